@@ -1,0 +1,102 @@
+"""The jobs table: one item per job, keyed by job name, with a sparse index on what is in flight."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from batchrecs.errors import JobConflictError
+from batchrecs.jobs.model import Inflight, Job
+
+INFLIGHT_INDEX = "inflight-index"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class DynamoDBJobStore:
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self._table = table_name
+        self._given = client
+
+    @cached_property
+    def _client(self) -> Any:
+        return self._given or boto3.client("dynamodb")
+
+    def claim(self, job: Job) -> Job:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_to_item(job),
+                ConditionExpression="attribute_not_exists(jobName)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = exc.response.get("Item")
+            if old:
+                return _from_item(old)
+            stored = self.get(job.jobName)
+            if stored is None:  # deleted in between: extremely unlikely, let the retry sort it out
+                raise
+            return stored
+        return job
+
+    def get(self, job_name: str) -> Job | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"jobName": {"S": job_name}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    def save(self, job: Job, expected_status: str) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_to_item(job),
+                ConditionExpression="#status = :expected",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":expected": {"S": expected_status}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise JobConflictError(f"job {job.jobName} is no longer {expected_status}") from exc
+            raise
+
+    def inflight(self, state: Inflight) -> Iterator[Job]:
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName=INFLIGHT_INDEX,
+            KeyConditionExpression="inflight = :state",
+            ExpressionAttributeValues={":state": {"S": state}},
+            ScanIndexForward=True,
+        ):
+            for item in page.get("Items", []):
+                yield _from_item(item)
+
+
+def _to_item(job: Job) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in job.model_dump(exclude_none=True).items()}
+
+
+def _from_item(item: dict[str, Any]) -> Job:
+    return Job.model_validate(
+        {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+    )
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the job model holds ints."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if type(value).__name__ == "Decimal":
+        return int(value) if value == int(value) else float(value)
+    return value

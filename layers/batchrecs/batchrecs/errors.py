@@ -1,0 +1,46 @@
+"""Domain exceptions. Adapters translate botocore ``ClientError`` into these with ``raise ... from``."""
+
+
+class BatchrecsError(Exception):
+    """Base class of every error the package raises on purpose."""
+
+
+class ConfigError(BatchrecsError):
+    """The routes file or a function's settings are invalid; raised at startup."""
+
+
+class UnknownRouteError(BatchrecsError):
+    """A file was dropped under a prefix that names no configured route."""
+
+
+class JobNotFoundError(BatchrecsError):
+    """The jobs table has no record of a job an event refers to."""
+
+
+class JobConflictError(BatchrecsError):
+    """A conditional write on a job lost a race: the stored status was not the expected one."""
+
+
+class PersonalizeLimitExceeded(BatchrecsError):
+    """Personalize refused a job because too many are pending or running (retry later)."""
+
+
+class PersonalizeJobExists(BatchrecsError):
+    """A job with this name already exists (an earlier delivery submitted it)."""
+
+
+class PersonalizeRejected(BatchrecsError):
+    """Personalize refused the request for good (bad input, unknown solution version...)."""
+
+
+class ExportError(BatchrecsError):
+    """The export of a finished job could not complete."""
+
+
+class WriteRetriesExhausted(ExportError):
+    """Items stayed unprocessed after every retry; they were not written."""
+
+    def __init__(self, unprocessed: int, attempts: int) -> None:
+        super().__init__(f"{unprocessed} items still unprocessed after {attempts} attempts")
+        self.unprocessed = unprocessed
+        self.attempts = attempts

@@ -1,0 +1,46 @@
+"""The events batchrecs publishes on its bus, and the typed envelopes its handlers receive."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict
+
+SOURCE = "batchrecs"
+JOB_STATE_CHANGE = "Batch Job State Change"
+EXPORT_COMPLETED = "Batch Export Completed"
+
+
+class JobStateChange(BaseModel):
+    """Detail of ``Batch Job State Change``: published on every status change of a job."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    jobName: str
+    jobArn: str | None = None
+    route: str
+    kind: str | None = None
+    status: str
+    outputPath: str | None = None
+    failureReason: str | None = None
+
+
+class ExportCompleted(BaseModel):
+    """Detail of ``Batch Export Completed``: the export of a job ended (EXPORTED or EXPORT_FAILED)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    jobName: str
+    route: str
+    kind: str | None
+    status: Literal["EXPORTED", "EXPORT_FAILED"]
+    lines: int
+    recordsWritten: int
+    linesFailed: int
+    errorsReport: str | None = None
+    failureReason: str | None = None
+
+
+class JobStateChangeEvent(EventBridgeModel):
+    detail: JobStateChange

@@ -1,0 +1,1 @@
+"""Jobs: one record per upload, from RECEIVED through Personalize's states to EXPORTED."""

@@ -1,0 +1,53 @@
+"""Starting a job in Personalize and recording each status change (publish first, then save)."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools import Logger
+
+from batchrecs.errors import (
+    JobConflictError,
+    PersonalizeJobExists,
+    PersonalizeLimitExceeded,
+    PersonalizeRejected,
+)
+from batchrecs.formats.events import JOB_STATE_CHANGE
+from batchrecs.jobs.model import CREATE_FAILED, CREATE_PENDING, QUEUED, Job
+from batchrecs.jobs.naming import job_arn
+from batchrecs.ports import EventPublisher, JobStore, PersonalizeJobs
+from batchrecs.routes.config import JobKind
+
+logger = Logger(child=True)
+
+
+def start_job(job: Job, personalize: PersonalizeJobs, now: str) -> Job:
+    """Create the job from its stored request: CREATE PENDING, QUEUED (limit reached) or CREATE FAILED."""
+    if job.kind is None or job.request is None:
+        raise ValueError(f"job {job.jobName} has no request to submit")
+    kind = JobKind(job.kind)
+    request = json.loads(job.request)
+    try:
+        arn = personalize.create(kind, request)
+    except PersonalizeLimitExceeded:
+        return job if job.status == QUEUED else job.moved_to(QUEUED, now)
+    except PersonalizeJobExists:
+        arn = job_arn(request["solutionVersionArn"], job.jobName, kind.is_segment)
+    except PersonalizeRejected as exc:
+        return job.moved_to(CREATE_FAILED, now, failureReason=str(exc))
+    return job.moved_to(CREATE_PENDING, now, jobArn=arn)
+
+
+def record_change(job: Job, previous_status: str, jobs: JobStore, events: EventPublisher) -> bool:
+    """Publish the job's state change, then save it if nobody moved it meanwhile.
+
+    Publishing first means a crash between the two repeats the event rather than losing it; consumers
+    are idempotent. Returns False when the save lost a race (the newer state wins).
+    """
+    events.publish(JOB_STATE_CHANGE, job.state_change())
+    try:
+        jobs.save(job, expected_status=previous_status)
+    except JobConflictError:
+        logger.info("job changed meanwhile", extra={"job_name": job.jobName, "status": job.status})
+        return False
+    return True

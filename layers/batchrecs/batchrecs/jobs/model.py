@@ -1,0 +1,81 @@
+"""A job's record in the jobs table and the state machine it moves through.
+
+    RECEIVED -> REJECTED                                   (input invalid, nothing submitted)
+    RECEIVED -> QUEUED -> CREATE PENDING                   (Personalize limit reached; monitor retries)
+    RECEIVED -> CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE | CREATE FAILED
+    ACTIVE -> EXPORTING -> EXPORTED | EXPORT_FAILED        (EXPORT_FAILED may be retried)
+
+Between CREATE PENDING and ACTIVE the status is whatever Personalize reports; anything that is not
+ACTIVE or CREATE FAILED counts as still running.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from batchrecs.formats.events import JobStateChange
+
+RECEIVED = "RECEIVED"
+REJECTED = "REJECTED"
+QUEUED = "QUEUED"
+CREATE_PENDING = "CREATE PENDING"
+ACTIVE = "ACTIVE"
+CREATE_FAILED = "CREATE FAILED"
+EXPORTING = "EXPORTING"
+EXPORTED = "EXPORTED"
+EXPORT_FAILED = "EXPORT_FAILED"
+
+_NOT_IN_PERSONALIZE = {RECEIVED, REJECTED, QUEUED, ACTIVE, CREATE_FAILED, EXPORTING, EXPORTED, EXPORT_FAILED}
+
+Inflight = Literal["QUEUED", "RUNNING"]
+
+
+def inflight_of(status: str) -> Inflight | None:
+    """What the monitor must do for a job in ``status``: submit it, poll it, or nothing."""
+    if status == QUEUED:
+        return "QUEUED"
+    if status not in _NOT_IN_PERSONALIZE:
+        return "RUNNING"
+    return None
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    jobName: str
+    route: str
+    kind: str | None = None
+    status: str
+    inflight: Inflight | None = None
+    sourceBucket: str
+    sourceKey: str
+    sourceIdentity: str
+    createdAt: str
+    updatedAt: str
+    stagedPath: str | None = None
+    outputPath: str | None = None
+    jobArn: str | None = None
+    request: str | None = None
+    validation: dict[str, int] | None = None
+    reportKey: str | None = None
+    failureReason: str | None = None
+    export: dict[str, Any] | None = None
+
+    def moved_to(self, status: str, now: str, **changes: Any) -> Job:
+        """A copy in ``status`` with ``changes`` applied and the monitor index kept right."""
+        return self.model_copy(
+            update={"status": status, "inflight": inflight_of(status), "updatedAt": now, **changes}
+        )
+
+    def state_change(self) -> JobStateChange:
+        return JobStateChange(
+            jobName=self.jobName,
+            jobArn=self.jobArn,
+            route=self.route,
+            kind=self.kind,
+            status=self.status,
+            outputPath=self.outputPath,
+            failureReason=self.failureReason,
+        )

@@ -1,0 +1,44 @@
+"""Deterministic Personalize job names: one name per upload, the same for every delivery of its event."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import PurePosixPath
+
+MAX_JOB_NAME = 63
+_DIGEST_LENGTH = 12
+_INVALID = re.compile(r"[^A-Za-z0-9_-]+")
+_EXTENSIONS = (".gz", ".json", ".jsonl", ".ndjson", ".csv", ".txt")
+
+
+def file_stem(key: str) -> str:
+    """The object's file name without the extensions we accept (``users.jsonl.gz`` -> ``users``)."""
+    name = PurePosixPath(key).name
+    changed = True
+    while changed:
+        changed = False
+        for extension in _EXTENSIONS:
+            if name.lower().endswith(extension) and len(name) > len(extension):
+                name = name[: -len(extension)]
+                changed = True
+    return name
+
+
+def job_name(route: str, key: str, identity: str) -> str:
+    """``<route>-<stem>-<digest>``, at most 63 chars of ``[A-Za-z0-9_-]`` starting alphanumeric.
+
+    The digest covers the full key and the object identity (version id or event sequencer), so a
+    re-upload of the same key is a new job while a redelivered event names the same job.
+    """
+    digest = hashlib.sha256(f"{key}\n{identity}".encode()).hexdigest()[:_DIGEST_LENGTH]
+    base = _INVALID.sub("-", f"{route}-{file_stem(key)}").strip("-_")
+    base = base[: MAX_JOB_NAME - _DIGEST_LENGTH - 1].rstrip("-_")
+    return f"{base}-{digest}" if base else f"job-{digest}"
+
+
+def job_arn(solution_version_arn: str, job_name: str, segment: bool) -> str:
+    """The ARN Personalize gives a job: same partition, region and account as the solution version."""
+    partition, service, region, account = solution_version_arn.split(":")[1:5]
+    resource = "batch-segment-job" if segment else "batch-inference-job"
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}/{job_name}"

@@ -1,0 +1,95 @@
+"""One monitor tick: poll running jobs, then submit queued ones while Personalize has room."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from batchrecs.clock import utc_now
+from batchrecs.errors import BatchrecsError
+from batchrecs.jobs.lifecycle import record_change, start_job
+from batchrecs.jobs.model import QUEUED, Job
+from batchrecs.ports import EventPublisher, JobStore, PersonalizeJobs
+from batchrecs.routes.config import JobKind
+
+logger = Logger(child=True)
+
+
+@dataclass
+class MonitorSummary:
+    polled: int = 0
+    changed: int = 0
+    submitted: int = 0
+    still_queued: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class MonitorError(BatchrecsError):
+    """Some jobs could not be polled or submitted this tick; the others were."""
+
+
+class Monitor:
+    def __init__(
+        self,
+        jobs: JobStore,
+        personalize: PersonalizeJobs,
+        events: EventPublisher,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._jobs = jobs
+        self._personalize = personalize
+        self._events = events
+        self._clock = clock
+        self._changed = 0
+
+    def tick(self) -> MonitorSummary:
+        """Poll and submit; a job that fails is reported at the end without stopping the others."""
+        summary = MonitorSummary()
+        self._changed = 0
+        for job in list(self._jobs.inflight("RUNNING")):
+            summary.polled += 1
+            self._guarded(summary, job, self._poll)
+        queued = list(self._jobs.inflight("QUEUED"))
+        for position, job in enumerate(queued):
+            started = self._guarded(summary, job, self._submit)
+            if started is not None and started.status == QUEUED:
+                summary.still_queued = len(queued) - position
+                break  # Personalize is still at its limit: the rest wait for the next tick
+            if started is not None:
+                summary.submitted += 1
+        summary.changed = self._changed
+        if summary.errors:
+            raise MonitorError("; ".join(summary.errors))
+        return summary
+
+    def _poll(self, job: Job) -> Job:
+        if job.kind is None or job.jobArn is None:
+            raise BatchrecsError("running job without kind or ARN")
+        status, reason = self._personalize.describe(JobKind(job.kind), job.jobArn)
+        if status != job.status:
+            self._record(job, job.moved_to(status, self._clock(), failureReason=reason))
+        return job
+
+    def _submit(self, job: Job) -> Job:
+        started = start_job(job, self._personalize, self._clock())
+        if started.status != job.status:
+            self._record(job, started)
+        return started
+
+    def _record(self, old: Job, new: Job) -> None:
+        logger.info(
+            "job status changed", extra={"job_name": new.jobName, "from": old.status, "to": new.status}
+        )
+        record_change(new, old.status, self._jobs, self._events)
+        self._changed += 1
+
+    def _guarded(self, summary: MonitorSummary, job: Job, step: Callable[[Job], Job]) -> Job | None:
+        try:
+            return step(job)
+        except (BatchrecsError, ClientError) as exc:
+            logger.exception("monitor step failed", extra={"job_name": job.jobName})
+            summary.errors.append(f"{job.jobName}: {exc}")
+            return None

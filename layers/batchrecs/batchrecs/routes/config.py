@@ -1,0 +1,182 @@
+"""The routes file (``config/routes.yaml``) as validated models.
+
+A file dropped under ``input/<route>/`` belongs to ``<route>``. Values that differ per deployment
+(solution version and filter ARNs) are written as ``${NAME}`` placeholders and filled from the
+environment when the file is loaded; the SAM template maps its parameters onto those variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from batchrecs.errors import ConfigError, UnknownRouteError
+
+ROUTE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+SOLUTION_VERSION_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:solution/[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9]+$"
+)
+FILTER_ARN_PATTERN = r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:filter/[A-Za-z0-9][A-Za-z0-9_-]*$"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class JobKind(StrEnum):
+    """The recipe family of a route's solution version; decides the input shape and the job type."""
+
+    USER_PERSONALIZATION = "user-personalization"
+    POPULARITY = "popularity"
+    RELATED_ITEMS = "related-items"
+    PERSONALIZED_RANKING = "personalized-ranking"
+    ITEM_AFFINITY = "item-affinity"
+    ITEM_ATTRIBUTE_AFFINITY = "item-attribute-affinity"
+
+    @property
+    def is_segment(self) -> bool:
+        """Batch segment jobs (USER_SEGMENTATION recipes) rather than batch inference jobs."""
+        return self in (JobKind.ITEM_AFFINITY, JobKind.ITEM_ATTRIBUTE_AFFINITY)
+
+    @property
+    def key_field(self) -> str:
+        """The input field that identifies a line: its record key and its duplicate key."""
+        return _KEY_FIELD[self]
+
+    @property
+    def max_lines(self) -> int | None:
+        """Personalize's limit on input lines for segment recipes; None when only size limits apply."""
+        return _MAX_LINES.get(self)
+
+
+_KEY_FIELD = {
+    JobKind.USER_PERSONALIZATION: "userId",
+    JobKind.POPULARITY: "userId",
+    JobKind.PERSONALIZED_RANKING: "userId",
+    JobKind.RELATED_ITEMS: "itemId",
+    JobKind.ITEM_AFFINITY: "itemId",
+    JobKind.ITEM_ATTRIBUTE_AFFINITY: "itemAttributes",
+}
+_MAX_LINES = {JobKind.ITEM_AFFINITY: 500, JobKind.ITEM_ATTRIBUTE_AFFINITY: 10}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ItemExplorationConfig(_Strict):
+    """User-Personalization exploration hyperparameters (sent to Personalize as strings)."""
+
+    explorationWeight: Annotated[float, Field(ge=0, le=1)] | None = None
+    explorationItemAgeCutOff: Annotated[float, Field(gt=0)] | None = None
+
+    def to_api(self) -> dict[str, str]:
+        values = {
+            "explorationWeight": self.explorationWeight,
+            "explorationItemAgeCutOff": self.explorationItemAgeCutOff,
+        }
+        return {name: f"{value:g}" for name, value in values.items() if value is not None}
+
+
+class DynamoDBDestination(_Strict):
+    """Per-user records in the stack's recommendations table, expiring after ``ttlDays``."""
+
+    type: Literal["dynamodb"]
+    ttlDays: Annotated[int, Field(ge=1, le=3650)] = 30
+
+
+class Route(_Strict):
+    name: Annotated[str, Field(pattern=ROUTE_NAME_PATTERN)]
+    kind: JobKind
+    solutionVersionArn: Annotated[str, Field(pattern=SOLUTION_VERSION_ARN_PATTERN)]
+    numResults: Annotated[int, Field(ge=1, le=500)] | None = None
+    filterArn: Annotated[str, Field(pattern=FILTER_ARN_PATTERN)] | None = None
+    itemExplorationConfig: ItemExplorationConfig | None = None
+    onInvalidLines: Literal["reject", "skip"] = "reject"
+    destination: DynamoDBDestination
+
+    @model_validator(mode="after")
+    def _exploration_only_for_user_personalization(self) -> Route:
+        if self.itemExplorationConfig is not None and self.kind is not JobKind.USER_PERSONALIZATION:
+            raise ValueError("itemExplorationConfig applies only to kind user-personalization")
+        return self
+
+
+class RoutesConfig(_Strict):
+    routes: dict[str, Route]
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _names_from_keys(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {
+                name: {"name": name, **body} if isinstance(body, Mapping) else body
+                for name, body in value.items()
+            }
+        return value
+
+    def get(self, name: str) -> Route:
+        try:
+            return self.routes[name]
+        except KeyError:
+            known = ", ".join(sorted(self.routes))
+            raise UnknownRouteError(f"no route named {name!r} (configured: {known})") from None
+
+
+def load_routes(path: str | Path, environ: Mapping[str, str] | None = None) -> RoutesConfig:
+    """Read and validate the routes file; every problem is a ``ConfigError`` naming route and field."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read routes file {path}: {exc.strerror}") from exc
+    return parse_routes(text, environ if environ is not None else os.environ, source=str(path))
+
+
+def parse_routes(text: str, environ: Mapping[str, str], source: str = "routes") -> RoutesConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("routes"), Mapping) or not raw["routes"]:
+        raise ConfigError(f"{source}: expected a mapping with a non-empty 'routes' mapping")
+    expanded = _expand(raw, environ, source, path=())
+    try:
+        return RoutesConfig.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid routes:\n" + _describe(exc)) from exc
+
+
+def _expand(value: Any, environ: Mapping[str, str], source: str, path: tuple[str, ...]) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _expand(item, environ, source, (*path, str(key))) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, environ, source, (*path, str(i))) for i, item in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ or not environ[name]:
+                raise ConfigError(f"{source}: {_where(path)}: environment variable {name} is not set")
+            return environ[name]
+
+        return _PLACEHOLDER.sub(substitute, value)
+    return value
+
+
+def _where(path: tuple[str, ...]) -> str:
+    if len(path) >= 2 and path[0] == "routes":
+        field = ".".join(path[2:]) or "(route)"
+        return f"route {path[1]!r} field {field!r}"
+    return "field " + ".".join(path)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = tuple(str(part) for part in error["loc"])
+        lines.append(f"  {_where(location)}: {error['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,30 @@
+"""One settings model per function, read from the environment and validated at cold start.
+
+Resource names have no defaults: a missing variable is a startup error, not a call to a table
+named "NONE".
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    jobs_table_name: str = Field(min_length=1)
+    event_bus_name: str = Field(min_length=1)
+    routes_file: str = Field(min_length=1)
+
+
+class SubmitSettings(_Settings):
+    personalize_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+
+
+class MonitorSettings(_Settings):
+    pass
+
+
+class ExportSettings(_Settings):
+    recommendations_table_name: str = Field(min_length=1)

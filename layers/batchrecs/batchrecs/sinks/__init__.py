@@ -1,0 +1,1 @@
+"""Sinks: where per-user records are delivered."""

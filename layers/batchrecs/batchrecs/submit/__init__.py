@@ -1,0 +1,1 @@
+"""Submit: validate an uploaded file, stage its canonical copy, start (or queue, or reject) the job."""

@@ -1,0 +1,28 @@
+"""The CreateBatchInferenceJob / CreateBatchSegmentJob parameters for a route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchrecs.routes.config import Route
+
+
+def build_request(
+    route: Route, job_name: str, input_uri: str, output_uri: str, role_arn: str
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "jobName": job_name,
+        "solutionVersionArn": route.solutionVersionArn,
+        "jobInput": {"s3DataSource": {"path": input_uri}},
+        "jobOutput": {"s3DataDestination": {"path": output_uri}},
+        "roleArn": role_arn,
+    }
+    if route.numResults is not None:
+        request["numResults"] = route.numResults
+    if route.filterArn is not None:
+        request["filterArn"] = route.filterArn
+    if route.itemExplorationConfig is not None and not route.kind.is_segment:
+        exploration = route.itemExplorationConfig.to_api()
+        if exploration:
+            request["batchInferenceJobConfig"] = {"itemExplorationConfig": exploration}
+    return request

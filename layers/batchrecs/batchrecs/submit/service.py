@@ -1,0 +1,171 @@
+"""From an uploaded object to a submitted, queued or rejected job. Idempotent per upload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from batchrecs.clock import utc_now
+from batchrecs.errors import UnknownRouteError
+from batchrecs.formats.input_lines import Problem
+from batchrecs.jobs.lifecycle import record_change, start_job
+from batchrecs.jobs.model import RECEIVED, REJECTED, Job
+from batchrecs.jobs.naming import file_stem, job_name
+from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
+from batchrecs.routes.config import Route, RoutesConfig
+from batchrecs.submit.request import build_request
+from batchrecs.submit.validation import MAX_INPUT_BYTES, ValidationResult, validate_upload
+
+logger = Logger(child=True)
+
+INPUT_PREFIX = "input/"
+UNROUTED = "_unrouted"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An object that appeared under ``input/``: where it is and which version of it this is."""
+
+    bucket: str
+    key: str
+    size: int
+    identity: str  # version id if the bucket is versioned, else the event's sequencer
+
+    @property
+    def route_and_name(self) -> tuple[str, str]:
+        """``input/<route>/<name>`` -> (route, name); a file directly under ``input/`` has no route."""
+        rest = self.key.removeprefix(INPUT_PREFIX)
+        route, _, name = rest.partition("/")
+        return (route, name) if name else ("", rest)
+
+
+class Submitter:
+    def __init__(
+        self,
+        routes: RoutesConfig,
+        jobs: JobStore,
+        objects: ObjectStore,
+        personalize: PersonalizeJobs,
+        events: EventPublisher,
+        role_arn: str,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._routes = routes
+        self._jobs = jobs
+        self._objects = objects
+        self._personalize = personalize
+        self._events = events
+        self._role_arn = role_arn
+        self._clock = clock
+
+    def handle(self, upload: Upload) -> Job | None:
+        """Validate and submit one upload; a redelivered event returns the job already recorded."""
+        if not upload.key.startswith(INPUT_PREFIX) or upload.key.endswith("/"):
+            logger.warning("ignored object outside input/ or folder marker", extra={"key": upload.key})
+            return None
+        route_name, name = upload.route_and_name
+        now = self._clock()
+        received = Job(
+            jobName=job_name(route_name or "unrouted", upload.key, upload.identity),
+            route=route_name,
+            status=RECEIVED,
+            sourceBucket=upload.bucket,
+            sourceKey=upload.key,
+            sourceIdentity=upload.identity,
+            createdAt=now,
+            updatedAt=now,
+        )
+        job = self._jobs.claim(received)
+        if job.status != RECEIVED:
+            logger.info("upload already handled", extra={"job_name": job.jobName, "status": job.status})
+            return job
+        try:
+            route = self._routes.get(route_name)
+        except UnknownRouteError as exc:
+            problem = Problem(0, "a file under input/<route>/ for a configured route", str(exc))
+            return self._reject(job, name, {"fileProblem": problem.to_json()}, str(exc))
+        job = job.model_copy(update={"kind": route.kind.value})
+        if upload.size > MAX_INPUT_BYTES:
+            problem = Problem(0, f"a file of at most {MAX_INPUT_BYTES} bytes", f"{upload.size} bytes")
+            return self._reject(job, name, {"fileProblem": problem.to_json()}, "file too large")
+        return self._validate_and_start(job, route, upload, name)
+
+    def _validate_and_start(self, job: Job, route: Route, upload: Upload, name: str) -> Job:
+        staged_key = f"staged/{route.name}/{job.jobName}/{file_stem(name)}.jsonl"
+        staged = self._objects.writer(upload.bucket, staged_key, "application/x-ndjson")
+        try:
+            result = validate_upload(
+                self._objects.iter_chunks(upload.bucket, upload.key),
+                name,
+                route.kind,
+                route.onInvalidLines,
+                staged,
+            )
+        except BaseException:
+            staged.abort()
+            raise
+        context = {
+            "source": f"s3://{upload.bucket}/{upload.key}",
+            "route": route.name,
+            "jobName": job.jobName,
+        }
+        if not result.accepted:
+            staged.abort()
+            return self._reject(job, name, result.report(**context), result.summary(), result)
+        staged.close()
+        report_key = None
+        if result.totals.invalid or result.totals.duplicates:
+            report_key = f"reports/{job.jobName}/validation.json"
+            self._objects.put_json(upload.bucket, report_key, result.report(**context))
+        output_path = f"s3://{upload.bucket}/output/{route.name}/{job.jobName}/"
+        request = build_request(
+            route, job.jobName, f"s3://{upload.bucket}/{staged_key}", output_path, self._role_arn
+        )
+        prepared = job.model_copy(
+            update={
+                "stagedPath": f"s3://{upload.bucket}/{staged_key}",
+                "outputPath": output_path,
+                "request": json.dumps(request, sort_keys=True),
+                "validation": _totals(result),
+                "reportKey": report_key,
+            }
+        )
+        started = start_job(prepared, self._personalize, self._clock())
+        self._record(started)
+        logger.info(
+            "upload handled",
+            extra={"job_name": started.jobName, "status": started.status, "validation": _totals(result)},
+        )
+        return started
+
+    def _reject(
+        self, job: Job, name: str, report: dict[str, Any], reason: str, result: ValidationResult | None = None
+    ) -> Job:
+        report_key = f"rejected/{job.route or UNROUTED}/{name}.report.json"
+        self._objects.put_json(
+            job.sourceBucket,
+            report_key,
+            {"source": f"s3://{job.sourceBucket}/{job.sourceKey}", "jobName": job.jobName, **report},
+        )
+        rejected = job.moved_to(
+            REJECTED,
+            self._clock(),
+            reportKey=report_key,
+            failureReason=reason,
+            validation=_totals(result) if result else None,
+        )
+        self._record(rejected)
+        logger.info("upload rejected", extra={"job_name": job.jobName, "report": report_key})
+        return rejected
+
+    def _record(self, job: Job) -> None:
+        if not record_change(job, RECEIVED, self._jobs, self._events):
+            logger.info("another delivery recorded this upload first", extra={"job_name": job.jobName})
+
+
+def _totals(result: ValidationResult) -> dict[str, int]:
+    return asdict(result.totals)

@@ -1,0 +1,117 @@
+"""Validate a whole upload line by line, writing the canonical JSON Lines copy as it goes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from batchrecs.formats.input_lines import InputFormatError, Problem, read_entries, validate_value
+from batchrecs.ports import ObjectWriter
+from batchrecs.routes.config import JobKind
+
+MAX_INPUT_BYTES = 1 << 30  # Personalize reads at most 1 GB of batch input
+MAX_PROBLEMS = 100
+
+
+@dataclass
+class ValidationTotals:
+    lines: int = 0  # non-blank lines (or array elements) read
+    valid: int = 0  # written to the staged copy
+    invalid: int = 0
+    duplicates: int = 0
+    blank: int = 0
+
+
+@dataclass
+class ValidationResult:
+    kind: JobKind
+    on_invalid: Literal["reject", "skip"]
+    totals: ValidationTotals = field(default_factory=ValidationTotals)
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    file_problem: Problem | None = None
+    staged_bytes: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        """Whether a job may be submitted from the staged copy."""
+        if self.file_problem is not None or self.totals.valid == 0:
+            return False
+        return self.totals.invalid == 0 or self.on_invalid == "skip"
+
+    def add_problem(self, problem: Problem) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def report(self, **context: Any) -> dict[str, Any]:
+        """The report users read: totals, the first problems with line numbers, and context."""
+        return {
+            **context,
+            "kind": self.kind.value,
+            "onInvalidLines": self.on_invalid,
+            "accepted": self.accepted,
+            "totals": asdict(self.totals),
+            "fileProblem": self.file_problem.to_json() if self.file_problem else None,
+            "problemCount": self.problem_count,
+            "problemsShown": len(self.problems),
+            "problems": [problem.to_json() for problem in self.problems],
+        }
+
+    def summary(self) -> str:
+        if self.file_problem is not None:
+            problem = self.file_problem
+            return f"line {problem.line}: expected {problem.expected}, found {problem.found}"
+        if self.totals.valid == 0:
+            return "no valid lines"
+        return f"{self.totals.invalid} invalid lines of {self.totals.lines}"
+
+
+def validate_upload(
+    chunks: Iterable[bytes],
+    name: str,
+    kind: JobKind,
+    on_invalid: Literal["reject", "skip"],
+    staged: ObjectWriter | None = None,
+    max_bytes: int = MAX_INPUT_BYTES,
+) -> ValidationResult:
+    """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used."""
+    result = ValidationResult(kind=kind, on_invalid=on_invalid)
+    totals = result.totals
+    seen: set[str] = set()
+    max_lines = kind.max_lines
+    try:
+        for number, value in read_entries(chunks, name, kind):
+            if value is None:
+                totals.blank += 1
+                continue
+            totals.lines += 1
+            checked = value if isinstance(value, Problem) else validate_value(number, value, kind)
+            if isinstance(checked, Problem | list):
+                totals.invalid += 1
+                for problem in [checked] if isinstance(checked, Problem) else checked:
+                    result.add_problem(problem)
+                continue
+            if checked.key in seen:
+                totals.duplicates += 1
+                continue
+            seen.add(checked.key)
+            totals.valid += 1
+            if max_lines is not None and totals.valid > max_lines:
+                result.file_problem = Problem(number, f"at most {max_lines} lines for {kind.value}", "more")
+                break
+            if staged is not None and (totals.invalid == 0 or on_invalid == "skip"):
+                staged.write(checked.canonical + b"\n")
+                result.staged_bytes += len(checked.canonical) + 1
+                if result.staged_bytes > max_bytes:
+                    result.file_problem = Problem(
+                        number, f"at most {max_bytes} bytes of batch input", "more after normalising"
+                    )
+                    break
+    except InputFormatError as exc:
+        result.file_problem = exc.problem
+    if result.file_problem is None and totals.valid == 0:
+        found = "no lines" if totals.lines == 0 else "no valid lines"
+        result.file_problem = Problem(0, "at least one valid line", found)
+    return result
