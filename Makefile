@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt | sha1sum | cut -c1-12)
 # sam build needs a python3.12 interpreter on PATH (pyenv provides one on these machines).
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 
@@ -11,7 +11,7 @@ SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 
 venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt

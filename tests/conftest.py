@@ -1,0 +1,36 @@
+"""Shared test setup: no real AWS credentials or endpoints can ever be used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SOLUTION_ARNS = {
+    "USER_PERSONALIZATION_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/home/1a2b3c4d",
+    "RELATED_ITEMS_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/sims/5e6f7a8b",
+    "PERSONALIZED_RANKING_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/rank/9c0d1e2f",
+}
+
+
+@pytest.fixture(autouse=True)
+def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "batchrecs-tests")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "batchrecs-tests")
+    for name, arn in SOLUTION_ARNS.items():
+        monkeypatch.setenv(name, arn)
+
+
+def chunked(data: bytes, size: int) -> Iterator[bytes]:
+    """``data`` cut into chunks of ``size`` bytes, as a streamed S3 body would deliver it."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]

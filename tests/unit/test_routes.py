@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import pytest
+from batchrecs.errors import ConfigError, UnknownRouteError
+from batchrecs.routes.config import JobKind, load_routes, parse_routes
+
+from tests.conftest import ROOT, SOLUTION_ARNS
+
+ARN = SOLUTION_ARNS["USER_PERSONALIZATION_SOLUTION_VERSION_ARN"]
+
+
+def _route(body: str) -> str:
+    return f"routes:\n  home:\n{body}"
+
+
+def test_shipped_routes_file_is_valid_and_has_the_documented_routes() -> None:
+    # Given the routes file the project ships, with the ARNs its placeholders name
+    # When it is loaded
+    config = load_routes(ROOT / "config" / "routes.yaml", SOLUTION_ARNS)
+    # Then the three documented routes exist with their kinds, all to DynamoDB
+    assert {name: route.kind for name, route in config.routes.items()} == {
+        "home": JobKind.USER_PERSONALIZATION,
+        "related": JobKind.RELATED_ITEMS,
+        "ranking": JobKind.PERSONALIZED_RANKING,
+    }
+    assert all(route.destination.type == "dynamodb" for route in config.routes.values())
+    assert config.get("home").solutionVersionArn == ARN
+
+
+def test_missing_placeholder_variable_names_route_field_and_variable() -> None:
+    # Given the shipped file but no value for one placeholder
+    env = {k: v for k, v in SOLUTION_ARNS.items() if k != "RELATED_ITEMS_SOLUTION_VERSION_ARN"}
+    # When it is loaded, Then the error names the route, the field and the variable
+    with pytest.raises(
+        ConfigError, match="route 'related' field 'solutionVersionArn'.*RELATED_ITEMS_SOLUTION"
+    ):
+        load_routes(ROOT / "config" / "routes.yaml", env)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            f"    kind: user-personalisation\n    solutionVersionArn: {ARN}\n    destination: {{type: dynamodb}}\n",
+            "route 'home' field 'kind'",
+        ),
+        (
+            "    kind: popularity\n    solutionVersionArn: not-an-arn\n    destination: {type: dynamodb}\n",
+            "route 'home' field 'solutionVersionArn'",
+        ),
+        (
+            f"    kind: popularity\n    solutionVersionArn: {ARN}\n    numResults: 0\n    destination: {{type: dynamodb}}\n",
+            "route 'home' field 'numResults'",
+        ),
+        (
+            f"    kind: popularity\n    solutionVersionArn: {ARN}\n    onInvalidLines: ignore\n"
+            "    destination: {type: dynamodb}\n",
+            "route 'home' field 'onInvalidLines'",
+        ),
+        (
+            f"    kind: popularity\n    solutionVersionArn: {ARN}\n    destination: {{type: dynamodb, ttlDays: 0}}\n",
+            "route 'home' field 'destination.ttlDays'",
+        ),
+        (
+            f"    kind: popularity\n    solutionVersionArn: {ARN}\n    destination: {{type: dynamodb}}\n    colour: red\n",
+            "route 'home' field 'colour'",
+        ),
+        (
+            f"    kind: related-items\n    solutionVersionArn: {ARN}\n    destination: {{type: dynamodb}}\n"
+            "    itemExplorationConfig: {explorationWeight: 0.3}\n",
+            "itemExplorationConfig applies only",
+        ),
+        (f"    kind: popularity\n    solutionVersionArn: {ARN}\n", "route 'home' field 'destination'"),
+    ],
+)
+def test_invalid_route_is_a_startup_error_naming_route_and_field(body: str, message: str) -> None:
+    # Given a route with one bad field, When parsed, Then the ConfigError names it
+    with pytest.raises(ConfigError, match=message):
+        parse_routes(_route(body), {})
+
+
+def test_route_names_must_be_safe_for_prefixes_and_job_names() -> None:
+    text = f"routes:\n  Home Page:\n    kind: popularity\n    solutionVersionArn: {ARN}\n    destination: {{type: dynamodb}}\n"
+    with pytest.raises(ConfigError, match="route 'Home Page' field 'name'"):
+        parse_routes(text, {})
+
+
+def test_empty_or_non_mapping_file_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="non-empty 'routes'"):
+        parse_routes("routes: {}\n", {})
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_routes("routes: [\n", {})
+
+
+def test_exploration_config_is_sent_as_strings() -> None:
+    text = _route(
+        f"    kind: user-personalization\n    solutionVersionArn: {ARN}\n    destination: {{type: dynamodb}}\n"
+        "    itemExplorationConfig: {explorationWeight: 0.3, explorationItemAgeCutOff: 30}\n"
+    )
+    route = parse_routes(text, {}).get("home")
+    assert route.itemExplorationConfig is not None
+    assert route.itemExplorationConfig.to_api() == {
+        "explorationWeight": "0.3",
+        "explorationItemAgeCutOff": "30",
+    }
+
+
+def test_unknown_route_lookup_lists_configured_routes() -> None:
+    config = load_routes(ROOT / "config" / "routes.yaml", SOLUTION_ARNS)
+    with pytest.raises(
+        UnknownRouteError, match=r"no route named 'nope' \(configured: home, ranking, related\)"
+    ):
+        config.get("nope")
