@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import aws_xray_sdk.core  # noqa: F401  # opens an (unused) UDP socket at import: do it before sockets are blocked
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,8 +1,13 @@
-"""Composition roots: settings -> adapters -> service, built once per Lambda container."""
+"""Composition roots: settings -> adapters -> service, built once per Lambda container.
+
+``build_*`` take an optional Personalize client so tests can stub Personalize at the botocore level
+while everything else is real.
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
@@ -18,33 +23,27 @@ from batchrecs.sinks.dynamodb import DynamoDBRecordSink
 from batchrecs.submit.service import Submitter, Upload
 
 
-@cache
-def submitter() -> Submitter:
-    settings = SubmitSettings()  # type: ignore[call-arg]
+def build_submitter(settings: SubmitSettings, personalize_client: Any = None) -> Submitter:
     return Submitter(
         routes=load_routes(settings.routes_file),
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         objects=S3Objects(),
-        personalize=PersonalizeBatchJobs(),
+        personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
         role_arn=settings.personalize_role_arn,
     )
 
 
-@cache
-def monitor() -> Monitor:
-    settings = MonitorSettings()  # type: ignore[call-arg]
+def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> Monitor:
     load_routes(settings.routes_file)  # fail at startup on a bad routes file, like the other functions
     return Monitor(
         jobs=DynamoDBJobStore(settings.jobs_table_name),
-        personalize=PersonalizeBatchJobs(),
+        personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
     )
 
 
-@cache
-def exporter() -> Exporter:
-    settings = ExportSettings()  # type: ignore[call-arg]
+def build_exporter(settings: ExportSettings) -> Exporter:
     return Exporter(
         routes=load_routes(settings.routes_file),
         jobs=DynamoDBJobStore(settings.jobs_table_name),
@@ -52,6 +51,21 @@ def exporter() -> Exporter:
         events=EventBridgePublisher(settings.event_bus_name),
         sink_factory=lambda: DynamoDBRecordSink(settings.recommendations_table_name),
     )
+
+
+@cache
+def submitter() -> Submitter:
+    return build_submitter(SubmitSettings())  # type: ignore[call-arg]
+
+
+@cache
+def monitor() -> Monitor:
+    return build_monitor(MonitorSettings())  # type: ignore[call-arg]
+
+
+@cache
+def exporter() -> Exporter:
+    return build_exporter(ExportSettings())  # type: ignore[call-arg]
 
 
 def upload_from_event(event: S3EventNotificationEventBridgeModel) -> Upload:

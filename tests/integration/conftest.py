@@ -1,0 +1,197 @@
+"""Handlers end to end against moto (S3, DynamoDB, EventBridge, SQS) with Personalize stubbed in botocore.
+
+The resources mirror template.yaml (same keys, index and TTL attribute). Every event published on the
+bus is also delivered to a tap queue by a catch-all rule, so tests read what consumers would get.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from tests.conftest import ROOT, SOLUTION_ARNS
+
+BUCKET = "batchrecs-data"
+JOBS_TABLE = "batchrecs-jobs"
+RECS_TABLE = "batchrecs-recommendations"
+BUS = "batchrecs-bus"
+ROLE_ARN = "arn:aws:iam::123456789012:role/batchrecs-personalize"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "batchrecs-test"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:batchrecs-test"
+    aws_request_id: str = "7d3f6c2e-0000-4000-8000-000000000000"
+
+
+@dataclass
+class Cloud:
+    s3: Any
+    ddb: Any
+    events: Any
+    sqs: Any
+    tap_url: str
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def put(self, key: str, body: bytes) -> dict[str, Any]:
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        return self.s3.head_object(Bucket=BUCKET, Key=key)
+
+    def read(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        response = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return sorted(item["Key"] for item in response.get("Contents", []))
+
+    def job(self, name: str) -> dict[str, Any]:
+        item = self.ddb.get_item(TableName=JOBS_TABLE, Key={"jobName": {"S": name}}).get("Item")
+        assert item is not None, f"no job {name}"
+        return item
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self.ddb.scan(TableName=JOBS_TABLE)["Items"]
+
+    def records(self) -> dict[tuple[str, str], dict[str, Any]]:
+        items = self.ddb.scan(TableName=RECS_TABLE)["Items"]
+        return {(item["pk"]["S"], item["sk"]["S"]): item for item in items}
+
+    def published(self) -> list[dict[str, Any]]:
+        """Every event delivered to the tap so far, oldest first."""
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.tap_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return self.seen
+            for message in messages:
+                self.seen.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.tap_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    monkeypatch.setenv("JOBS_TABLE_NAME", JOBS_TABLE)
+    monkeypatch.setenv("RECOMMENDATIONS_TABLE_NAME", RECS_TABLE)
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("ROUTES_FILE", str(ROOT / "config" / "routes.yaml"))
+    monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(
+            TableName=JOBS_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "jobName", "AttributeType": "S"},
+                {"AttributeName": "inflight", "AttributeType": "S"},
+                {"AttributeName": "createdAt", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "jobName", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "inflight-index",
+                    "KeySchema": [
+                        {"AttributeName": "inflight", "KeyType": "HASH"},
+                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        ddb.create_table(
+            TableName=RECS_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        )
+        ddb.update_time_to_live(
+            TableName=RECS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+        )
+        events = boto3.client("events")
+        events.create_event_bus(Name=BUS)
+        sqs = boto3.client("sqs")
+        tap_url = sqs.create_queue(QueueName="tap")["QueueUrl"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["batchrecs"]}))
+        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
+        yield Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url)
+
+
+@pytest.fixture
+def personalize() -> Iterator[tuple[Any, Stubber]]:
+    """A real botocore Personalize client whose responses come from a Stubber with expected params."""
+    client = boto3.client("personalize", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def load_handler(name: str) -> ModuleType:
+    """Import ``functions/<name>/app.py`` as its own module (each function's file is ``app.py``)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"functions_{name}_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch, personalize: tuple[Any, Stubber]) -> Callable[[str, dict], dict]:
+    """Invoke a function's real handler; only its Personalize client is the stubbed one."""
+    from batchrecs import compose
+    from batchrecs.settings import ExportSettings, MonitorSettings, SubmitSettings
+
+    client, _ = personalize
+    builders = {
+        "submit": ("submitter", lambda: compose.build_submitter(SubmitSettings(), client)),  # type: ignore[call-arg]
+        "monitor": ("monitor", lambda: compose.build_monitor(MonitorSettings(), client)),  # type: ignore[call-arg]
+        "export": ("exporter", lambda: compose.build_exporter(ExportSettings())),  # type: ignore[call-arg]
+    }
+
+    def call(name: str, event: dict) -> dict:
+        module = load_handler(name)
+        attribute, build = builders[name]
+        monkeypatch.setattr(module, attribute, build)
+        return module.handler(copy.deepcopy(event), LambdaContext())
+
+    return call
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def object_created(head: dict[str, Any], key: str, sequencer: str = "0055AED6DCD90281E5") -> dict[str, Any]:
+    """The sample S3 'Object Created' event for an object just put in the test bucket."""
+    event = sample_event("s3_object_created.json")
+    event["detail"]["object"].update(
+        {"key": key, "size": head["ContentLength"], "etag": head["ETag"].strip('"'), "sequencer": sequencer}
+    )
+    return event
+
+
+def solution(name: str) -> str:
+    return SOLUTION_ARNS[name]
