@@ -24,10 +24,12 @@ logger = Logger(child=True)
 
 @dataclass
 class ExportCounts:
+    """``lines == records_written + lines_failed``: a line whose record was replaced by a later line for
+    the same key counts as written (the key holds the later record)."""
+
     lines: int = 0
     records_written: int = 0
     lines_failed: int = 0
-    lines_superseded: int = 0
     errors_report: str | None = None
 
     def to_json(self) -> dict[str, int | str | None]:
@@ -35,7 +37,6 @@ class ExportCounts:
             "lines": self.lines,
             "recordsWritten": self.records_written,
             "linesFailed": self.lines_failed,
-            "linesSuperseded": self.lines_superseded,
             "errorsReport": self.errors_report,
         }
 
@@ -119,8 +120,7 @@ class Exporter:
             errors.abort()
             raise
         counts.errors_report = errors.close()
-        counts.records_written = sink.written
-        counts.lines_superseded = sink.superseded
+        counts.records_written = sink.written + sink.superseded
         logger.info(
             "exported job", extra={"job_name": job.jobName, **counts.to_json(), "retries": sink.retries}
         )

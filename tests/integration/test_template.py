@@ -1,0 +1,108 @@
+"""The template's own wiring: its event patterns, matched by moto's EventBridge, route the right events.
+
+A rule or pattern that is wrong in template.yaml fails here, not in production.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from batchrecs.aws.events import EventBridgePublisher
+from batchrecs.formats.events import JOB_STATE_CHANGE, JobStateChange
+
+from tests.conftest import ROOT
+from tests.integration.conftest import BUCKET, BUS, Cloud, sample_event
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (!Ref X) as {"Ref": X}-like dicts."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def _pattern(function: str, event: str, refs: dict[str, str]) -> str:
+    pattern = TEMPLATE["Resources"][function]["Properties"]["Events"][event]["Properties"]["Pattern"]
+    text = json.dumps(pattern)
+    for ref, value in refs.items():
+        text = text.replace(json.dumps({"Ref": ref}), json.dumps(value))
+    assert '{"Ref"' not in text, text
+    return text
+
+
+def _tap(cloud: Cloud, name: str, pattern: str, bus: str) -> str:
+    url = cloud.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = cloud.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    cloud.events.put_rule(Name=name, EventBusName=bus, EventPattern=pattern)
+    cloud.events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": name, "Arn": arn}])
+    return url
+
+
+def _received(cloud: Cloud, url: str) -> list[dict[str, Any]]:
+    messages = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def test_export_rule_fires_only_on_active(cloud: Cloud) -> None:
+    # Given the export function's rule from the template on the stack's bus
+    url = _tap(cloud, "export-rule", _pattern("ExportFunction", "JobActive", {}), BUS)
+    publisher = EventBridgePublisher(BUS)
+    # When the monitor publishes every kind of state change
+    for status in ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"):
+        publisher.publish(JOB_STATE_CHANGE, JobStateChange(jobName="j", route="home", status=status))
+    # Then only the ACTIVE one reaches the export function
+    assert [event["detail"]["status"] for event in _received(cloud, url)] == ["ACTIVE"]
+
+
+def test_upload_rule_matches_objects_under_input_of_the_stack_bucket_only(cloud: Cloud) -> None:
+    url = _tap(cloud, "upload-rule", _pattern("SubmitFunction", "Upload", {"DataBucket": BUCKET}), "default")
+    entries = []
+    for bucket, key in [
+        (BUCKET, "input/home/users.jsonl"),
+        (BUCKET, "staged/home/x.jsonl"),
+        ("other", "input/x"),
+    ]:
+        event = sample_event("s3_object_created.json")
+        event["detail"]["bucket"]["name"] = bucket
+        event["detail"]["object"]["key"] = key
+        entries.append(
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+            }
+        )
+    cloud.events.put_events(Entries=entries)
+    assert [event["detail"]["object"]["key"] for event in _received(cloud, url)] == ["input/home/users.jsonl"]
+
+
+def test_alert_rule_catches_rejections_and_failures(cloud: Cloud) -> None:
+    pattern = json.dumps(TEMPLATE["Resources"]["JobFailureAlertRule"]["Properties"]["EventPattern"])
+    url = _tap(cloud, "alert-rule", pattern, BUS)
+    publisher = EventBridgePublisher(BUS)
+    for status in ("REJECTED", "CREATE PENDING", "CREATE FAILED", "ACTIVE"):
+        publisher.publish(JOB_STATE_CHANGE, JobStateChange(jobName="j", route="home", status=status))
+    assert sorted(event["detail"]["status"] for event in _received(cloud, url)) == [
+        "CREATE FAILED",
+        "REJECTED",
+    ]
+
+
+def test_template_passes_cfn_lint() -> None:
+    from cfnlint.api import lint_file
+
+    matches = lint_file(ROOT / "template.yaml")
+    assert [str(match) for match in matches] == []
