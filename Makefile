@@ -4,10 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt | sha1sum | cut -c1-12)
-# sam build needs a python3.12 interpreter on PATH (pyenv provides one on these machines).
+# The SAM CLI lives in its own venv (it pins its own boto3); sam build needs python3.12 on PATH,
+# which pyenv provides on these machines.
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test unit integration lint format build deploy clean
+.PHONY: venv test unit integration lint format validate build deploy clean
 
 venv: $(STAMP)
 
@@ -37,11 +42,18 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-build:  ## sam build (needs the SAM CLI and python3.12 on PATH)
-	PYENV_VERSION=$(SAM_PYENV) sam build
+$(SAM):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
 
-deploy: build
-	sam deploy --guided
+validate: $(SAM)  ## sam validate --lint
+	$(SAM) validate --lint
+
+build: $(SAM)  ## sam build (layer and functions, python3.12)
+	PYENV_VERSION=$(SAM_PYENV) $(SAM) build
+
+deploy: build  ## first time: asks for the solution version ARNs and saves them in samconfig.toml
+	$(SAM) deploy --guided
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache
