@@ -214,3 +214,17 @@ def test_folder_markers_are_ignored(cloud: Cloud, personalize: tuple[Any, Stubbe
     head = cloud.put("input/home/", b"")
     assert invoke("submit", object_created(head, "input/home/")) == {"ignored": "input/home/"}
     assert cloud.jobs() == []
+
+
+def test_reuploads_to_an_unversioned_bucket_are_new_jobs_despite_version_id_null(cloud: Cloud, personalize, invoke) -> None:
+    # Given two writes of the same key to an unversioned bucket: S3 sends version-id "null" for both
+    _, stubber = personalize
+    head = cloud.put("input/home/users.jsonl", USERS)
+    names = set()
+    for sequencer in ("617f08299329d189", "617f08299329d1a0"):
+        event = object_created(head, "input/home/users.jsonl", sequencer=sequencer)
+        event["detail"]["object"]["version-id"] = "null"
+        stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": _arn("x")})
+        # When each event is handled, Then each write is its own job
+        names.add(invoke("submit", event)["jobName"])
+    assert len(names) == 2

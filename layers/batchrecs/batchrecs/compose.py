@@ -69,7 +69,11 @@ def exporter() -> Exporter:
 
 
 def upload_from_event(event: S3EventNotificationEventBridgeModel) -> Upload:
-    """The object an S3 'Object Created' event names; its identity is the version id or sequencer."""
+    """The object an S3 'Object Created' event names, identified by its sequencer and version id.
+
+    The sequencer differs for every write of a key; unversioned buckets send the version id "null".
+    """
     obj = event.detail.object
-    identity = obj.version_id or obj.sequencer or obj.etag or ""
+    version = obj.version_id if obj.version_id and obj.version_id != "null" else None
+    identity = "/".join(part for part in (obj.sequencer, version) if part) or (obj.etag or "")
     return Upload(bucket=event.detail.bucket.name, key=obj.key, size=int(obj.size or 0), identity=identity)
