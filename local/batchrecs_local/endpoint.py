@@ -1,0 +1,67 @@
+"""One local endpoint: moto for S3, DynamoDB, SQS, EventBridge, SNS and SES; our emulator for what
+moto lacks (Personalize batch jobs), chosen by the request's ``X-Amz-Target``."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from typing import Any
+
+import boto3
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from batchrecs_local.personalize.emulator import TARGET_PREFIX, PersonalizeEmulator, Timings
+from batchrecs_local.personalize.recommender import Dataset, Recommender
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # noqa: S105 - not a secret
+
+
+class LocalEndpoint:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings = Timings()) -> None:
+        self._host = host
+        self._port = port or _free_port(host)
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self.emulator = PersonalizeEmulator(
+            Recommender(Dataset.generate()), lambda: self.client("s3"), REGION, ACCOUNT, timings
+        )
+        self._server: BaseWSGIServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    def start(self) -> LocalEndpoint:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = make_server(self._host, self._port, self._dispatch, threaded=True)
+        threading.Thread(target=self._server.serve_forever, name="local-endpoint", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.emulator.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.url)
+
+    @cached_property
+    def _session(self) -> boto3.Session:
+        return boto3.Session(region_name=REGION, **CREDENTIALS)
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
+            return self.emulator(environ, start_response)
+        return self._moto(environ, start_response)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

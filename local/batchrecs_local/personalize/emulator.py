@@ -1,0 +1,346 @@
+"""Personalize batch inference and batch segment jobs over the real JSON 1.1 wire protocol.
+
+Unchanged boto3 code reaches it through ``AWS_ENDPOINT_URL``: the endpoint sends requests whose
+``X-Amz-Target`` starts with ``AmazonPersonalize.`` here. Jobs move CREATE PENDING -> CREATE IN_PROGRESS
+-> ACTIVE (or CREATE FAILED) over configurable time, read their input from S3 and write
+``<input file name>.out`` under the output path, one JSON line per input line, as Personalize does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from batchrecs_local.personalize.recommender import Recommender
+
+TARGET_PREFIX = "AmazonPersonalize."
+PENDING = "CREATE PENDING"
+IN_PROGRESS = "CREATE IN_PROGRESS"
+ACTIVE = "ACTIVE"
+FAILED = "CREATE FAILED"
+JOB_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
+DEFAULT_RESULTS = {"inference": 25, "segment": 100}
+
+# recipe -> (job type it serves, the input field it needs)
+RECIPES: dict[str, tuple[str, str]] = {
+    "aws-user-personalization": ("inference", "userId"),
+    "aws-popularity-count": ("inference", "userId"),
+    "aws-similar-items": ("inference", "itemId"),
+    "aws-personalized-ranking": ("inference", "userId"),
+    "aws-item-affinity": ("segment", "itemId"),
+    "aws-item-attribute-affinity": ("segment", "itemAttributes"),
+}
+# route kind -> recipe of the local solution version for it
+KIND_RECIPES = {
+    "user-personalization": "aws-user-personalization",
+    "popularity": "aws-popularity-count",
+    "related-items": "aws-similar-items",
+    "personalized-ranking": "aws-personalized-ranking",
+    "item-affinity": "aws-item-affinity",
+    "item-attribute-affinity": "aws-item-attribute-affinity",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds a job spends in CREATE PENDING and in CREATE IN_PROGRESS."""
+
+    pending: float = 1.0
+    running: float = 1.0
+
+
+@dataclass
+class EmulatedJob:
+    kind: str  # "inference" | "segment"
+    arn: str
+    name: str
+    solution_version_arn: str
+    recipe: str
+    input_path: str
+    output_path: str
+    role_arn: str
+    num_results: int | None
+    filter_arn: str | None
+    config: dict[str, Any] | None
+    status: str = PENDING
+    failure_reason: str | None = None
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+    def describe(self) -> dict[str, Any]:
+        prefix = "batchInferenceJob" if self.kind == "inference" else "batchSegmentJob"
+        body: dict[str, Any] = {
+            "jobName": self.name,
+            f"{prefix}Arn": self.arn,
+            "solutionVersionArn": self.solution_version_arn,
+            "jobInput": {"s3DataSource": {"path": self.input_path}},
+            "jobOutput": {"s3DataDestination": {"path": self.output_path}},
+            "roleArn": self.role_arn,
+            "status": self.status,
+            "creationDateTime": self.created,
+            "lastUpdatedDateTime": self.updated,
+        }
+        if self.num_results is not None:
+            body["numResults"] = self.num_results
+        if self.filter_arn:
+            body["filterArn"] = self.filter_arn
+        if self.failure_reason:
+            body["failureReason"] = self.failure_reason
+        if self.config:
+            body["batchInferenceJobConfig"] = self.config
+        return body
+
+    def summary(self) -> dict[str, Any]:
+        prefix = "batchInferenceJob" if self.kind == "inference" else "batchSegmentJob"
+        body = {
+            f"{prefix}Arn": self.arn,
+            "jobName": self.name,
+            "status": self.status,
+            "creationDateTime": self.created,
+            "lastUpdatedDateTime": self.updated,
+            "solutionVersionArn": self.solution_version_arn,
+        }
+        if self.failure_reason:
+            body["failureReason"] = self.failure_reason
+        return body
+
+
+class PersonalizeEmulator:
+    """The batch-job part of the Personalize API, backed by ``Recommender`` and S3 at the endpoint."""
+
+    def __init__(
+        self,
+        recommender: Recommender,
+        s3_client: Callable[[], Any],
+        region: str,
+        account: str,
+        timings: Timings = Timings(),
+        max_running: int = 5,
+    ) -> None:
+        self._recommender = recommender
+        self._s3_client = s3_client
+        self._region = region
+        self._account = account
+        self._timings = timings
+        self._max_running = max_running
+        self._lock = threading.Lock()
+        self._jobs: dict[str, EmulatedJob] = {}
+        self._stopping = threading.Event()
+        self.solution_versions = {recipe: self.solution_version_arn(recipe) for recipe in RECIPES}
+
+    def solution_version_arn(self, recipe: str) -> str:
+        return f"arn:aws:personalize:{self._region}:{self._account}:solution/local-{recipe.removeprefix('aws-')}/1"
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ------------------------------------------------------------------ WSGI
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        action = environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(TARGET_PREFIX)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            handler = getattr(self, f"_{_snake(action)}", None)
+            if handler is None:
+                raise ApiError("UnknownOperationException", f"{action} is not emulated locally")
+            status, payload = "200 OK", handler(body)
+        except ApiError as exc:
+            status, payload = "400 Bad Request", {"__type": exc.code, "message": exc.message}
+        except json.JSONDecodeError:
+            status, payload = "400 Bad Request", {"__type": "SerializationException", "message": "invalid JSON"}
+        data = json.dumps(payload).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))]
+        if status != "200 OK":
+            headers.append(("x-amzn-ErrorType", payload["__type"]))
+        start_response(status, headers)
+        return [data]
+
+    # ------------------------------------------------------------------ actions
+
+    def _create_batch_inference_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"batchInferenceJobArn": self._create("inference", body).arn}
+
+    def _create_batch_segment_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"batchSegmentJobArn": self._create("segment", body).arn}
+
+    def _describe_batch_inference_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"batchInferenceJob": self._job(body.get("batchInferenceJobArn"), "inference").describe()}
+
+    def _describe_batch_segment_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"batchSegmentJob": self._job(body.get("batchSegmentJobArn"), "segment").describe()}
+
+    def _list_batch_inference_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"batchInferenceJobs": self._list("inference", body)}
+
+    def _list_batch_segment_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"batchSegmentJobs": self._list("segment", body)}
+
+    def _create(self, kind: str, body: dict[str, Any]) -> EmulatedJob:
+        name = _required(body, "jobName")
+        if not JOB_NAME.match(name) or len(name) > 63:
+            raise ApiError("InvalidInputException", f"jobName {name!r} does not match {JOB_NAME.pattern}")
+        solution = _required(body, "solutionVersionArn")
+        input_path = _required(body.get("jobInput", {}).get("s3DataSource", {}), "path", "jobInput.s3DataSource.path")
+        output_path = _required(
+            body.get("jobOutput", {}).get("s3DataDestination", {}), "path", "jobOutput.s3DataDestination.path"
+        )
+        role = _required(body, "roleArn")
+        recipe = next((r for r, arn in self.solution_versions.items() if arn == solution), None)
+        if recipe is None:
+            raise ApiError("ResourceNotFoundException", f"Could not find solution version with ARN {solution}")
+        if RECIPES[recipe][0] != kind:
+            job_type = "batch segment jobs" if kind == "segment" else "batch inference jobs"
+            raise ApiError("InvalidInputException", f"The recipe {recipe} does not support {job_type}")
+        num_results = body.get("numResults")
+        if num_results is not None and not (isinstance(num_results, int) and 1 <= num_results <= 5000):
+            raise ApiError("InvalidInputException", f"numResults {num_results} is out of range")
+        for path in (input_path, output_path):
+            if not path.startswith("s3://"):
+                raise ApiError("InvalidInputException", f"{path} is not an S3 path")
+        prefix = "batch-inference-job" if kind == "inference" else "batch-segment-job"
+        arn = f"arn:aws:personalize:{self._region}:{self._account}:{prefix}/{name}"
+        with self._lock:
+            if arn in self._jobs:
+                raise ApiError("ResourceAlreadyExistsException", f"A job with the name {name} already exists")
+            running = sum(1 for job in self._jobs.values() if job.kind == kind and job.status in (PENDING, IN_PROGRESS))
+            if running >= self._max_running:
+                raise ApiError(
+                    "LimitExceededException",
+                    f"You have reached the limit of {self._max_running} pending or running {prefix}s",
+                )
+            job = EmulatedJob(
+                kind=kind,
+                arn=arn,
+                name=name,
+                solution_version_arn=solution,
+                recipe=recipe,
+                input_path=input_path,
+                output_path=output_path,
+                role_arn=role,
+                num_results=num_results,
+                filter_arn=body.get("filterArn"),
+                config=body.get("batchInferenceJobConfig"),
+            )
+            self._jobs[arn] = job
+        threading.Thread(target=self._run, args=(job,), name=f"personalize-{name}", daemon=True).start()
+        return job
+
+    def _job(self, arn: str | None, kind: str) -> EmulatedJob:
+        with self._lock:
+            job = self._jobs.get(arn or "")
+        if job is None or job.kind != kind:
+            raise ApiError("ResourceNotFoundException", f"Could not find job with ARN {arn}")
+        return job
+
+    def _list(self, kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        solution = body.get("solutionVersionArn")
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.kind == kind and solution in (None, j.solution_version_arn)]
+        jobs.sort(key=lambda job: job.created, reverse=True)
+        return [job.summary() for job in jobs[: int(body.get("maxResults", 100))]]
+
+    # ------------------------------------------------------------------ running a job
+
+    def _run(self, job: EmulatedJob) -> None:
+        if self._stopping.wait(self._timings.pending):
+            return
+        self._set(job, IN_PROGRESS)
+        started = time.monotonic()
+        try:
+            lines = self._compute(job)
+        except ApiError as exc:
+            self._set(job, FAILED, exc.message)
+            return
+        if self._stopping.wait(max(0.0, self._timings.running - (time.monotonic() - started))):
+            return
+        bucket, key = _split(job.output_path)
+        name = PurePosixPath(_split(job.input_path)[1]).name
+        self._s3_client().put_object(Bucket=bucket, Key=f"{key}{name}.out", Body=b"".join(lines))
+        self._set(job, ACTIVE)
+
+    def _set(self, job: EmulatedJob, status: str, reason: str | None = None) -> None:
+        with self._lock:
+            job.status = status
+            job.failure_reason = reason
+            job.updated = time.time()
+
+    def _compute(self, job: EmulatedJob) -> list[bytes]:
+        bucket, key = _split(job.input_path)
+        try:
+            body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # noqa: BLE001 - any failure to read is the job's failure reason
+            raise ApiError("CREATE FAILED", f"Could not read input {job.input_path}: {exc}") from exc
+        out = []
+        needed = RECIPES[job.recipe][1]
+        for number, raw in enumerate(body.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                query = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ApiError("CREATE FAILED", f"Invalid JSON in input line {number}") from exc
+            if not isinstance(query, dict) or not isinstance(query.get(needed), str):
+                raise ApiError(
+                    "CREATE FAILED",
+                    f"Input line {number} does not match the {job.recipe} recipe: expected field {needed}",
+                )
+            out.append(json.dumps(self._serve(job, query), separators=(",", ":")).encode() + b"\n")
+        return out
+
+    def _serve(self, job: EmulatedJob, query: dict[str, Any]) -> dict[str, Any]:
+        model = self._recommender
+        count = job.num_results or DEFAULT_RESULTS[job.kind]
+        recipe = job.recipe
+        if recipe == "aws-user-personalization":
+            items, scores = model.recommend(query["userId"], count)
+            return _line(query, {"recommendedItems": items, "scores": scores})
+        if recipe == "aws-popularity-count":
+            return _line(query, {"recommendedItems": model.popular(count)})
+        if recipe == "aws-personalized-ranking":
+            items, scores = model.rank(query["userId"], list(query.get("itemList") or []))
+            return _line(query, {"recommendedItems": items, "scores": scores})
+        if recipe == "aws-item-attribute-affinity":
+            users = model.users_for_attributes(query["itemAttributes"], count)
+            if users is None:
+                return {"itemAttributes": query["itemAttributes"], "output": None,
+                        "error": "Unsupported item attribute: the local items dataset has only GENRES"}
+            return {"itemAttributes": query["itemAttributes"], "output": {"usersList": users}, "error": None}
+        if not model.knows_item(query["itemId"]):
+            return {"input": query, "output": None, "error": f"Item {query['itemId']} not found in the training data"}
+        if recipe == "aws-similar-items":
+            return _line(query, {"recommendedItems": model.related(query["itemId"], count)})
+        return _line(query, {"usersList": model.users_for_item(query["itemId"], count)})
+
+
+def _line(query: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    return {"input": query, "output": output, "error": None}
+
+
+def _required(body: dict[str, Any], name: str, label: str | None = None) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ApiError("InvalidInputException", f"{label or name} is required")
+    return value
+
+
+def _split(path: str) -> tuple[str, str]:
+    bucket, _, key = path.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _snake(action: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()

@@ -1,0 +1,187 @@
+"""Run the template's functions in-process, fed the way the template wires them.
+
+Each function's handler (``functions/<name>/app.py``) is imported once and called with
+Lambda-shaped events and a context object: events from its delivery queues (one event per
+invocation, as EventBridge invokes asynchronously; a failed invocation is retried and ends in the
+dead-letter queue, as the template configures), and Scheduled Events from its schedules at
+``tick_seconds`` instead of the template's rate.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+from batchrecs_local.endpoint import ACCOUNT, CREDENTIALS, REGION, LocalEndpoint
+from batchrecs_local.stack import FunctionSpec, Stack
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = ""
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@dataclass
+class Invocation:
+    function: str
+    ok: bool
+    error: str | None = None
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        endpoint: LocalEndpoint,
+        stack: Stack,
+        tick_seconds: float = 1.0,
+        overrides: dict[str, str] | None = None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._stack = stack
+        self._tick = tick_seconds
+        self._overrides = overrides or {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._handlers: dict[str, ModuleType] = {}
+        self._lock = threading.Lock()
+        self.invocations: list[Invocation] = []
+
+    def start(self) -> LocalRuntime:
+        _apply_environment(self._stack, self._endpoint, self._overrides)
+        for spec in self._stack.functions.values():
+            self._handlers[spec.logical_id] = _load(spec)
+        for delivery in self._stack.deliveries:
+            self._spawn(f"poll-{delivery.rule}", self._poll, delivery.function, delivery.queue_url)
+        for schedule in self._stack.schedules:
+            self._spawn(f"tick-{schedule.rule}", self._ticker, schedule.function, schedule.rule)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler as Lambda would; exceptions propagate (and are recorded)."""
+        spec = self._stack.functions[function]
+        context = LambdaContext(spec.name, invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{spec.name}")
+        try:
+            result = self._handlers[function].handler(event, context)
+        except Exception as exc:
+            self._record(Invocation(function, False, f"{type(exc).__name__}: {exc}"))
+            raise
+        self._record(Invocation(function, True))
+        return result
+
+    def failures(self) -> list[Invocation]:
+        with self._lock:
+            return [inv for inv in self.invocations if not inv.ok]
+
+    def _record(self, invocation: Invocation) -> None:
+        with self._lock:
+            self.invocations.append(invocation)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll(self, function: str, queue_url: str) -> None:
+        sqs = self._endpoint.client("sqs")
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+            except Exception:  # noqa: BLE001 - the endpoint is shutting down
+                if self._stopping.is_set():
+                    return
+                raise
+            for message in messages.get("Messages", []):
+                event = json.loads(message["Body"])
+                event.setdefault("account", ACCOUNT)  # moto leaves it out of events put on a bus
+                try:
+                    self.invoke(function, event)
+                except Exception:  # noqa: BLE001 - left on the queue: retried, then dead-lettered
+                    traceback.print_exc()
+                    continue
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _ticker(self, function: str, rule: str) -> None:
+        while not self._stopping.wait(self._tick):
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT,
+                "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "region": REGION,
+                "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"],
+                "detail": {},
+            }
+            try:
+                self.invoke(function, event)
+            except Exception:  # noqa: BLE001 - a failed tick is retried by the next one, as on AWS
+                traceback.print_exc()
+
+
+def _apply_environment(stack: Stack, endpoint: LocalEndpoint, overrides: dict[str, str]) -> None:
+    """Functions share this process: their variables are merged, and must not disagree."""
+    merged: dict[str, str] = {}
+    for spec in stack.functions.values():
+        for key, value in spec.environment.items():
+            if merged.get(key, value) != value:
+                raise RuntimeError(f"functions disagree on {key}; the local runtime shares one environment")
+            merged[key] = value
+    merged.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint.url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_DISABLED": "1",
+        }
+    )
+    merged.update(overrides)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.update(merged)
+
+
+def _load(spec: FunctionSpec) -> ModuleType:
+    module_name, _, _ = spec.handler.partition(".")
+    path = spec.code_dir / f"{module_name}.py"
+    loaded = importlib.util.spec_from_file_location(f"batchrecs_local_fn_{spec.logical_id}", path)
+    if loaded is None or loaded.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something truthy; raise TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f} s")
+        time.sleep(interval)

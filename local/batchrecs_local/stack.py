@@ -1,0 +1,323 @@
+"""Create what template.yaml declares on the local endpoint.
+
+The template is SAM-translated (the same transform CloudFormation runs), its intrinsics resolved to
+local names, and each resource created in moto. Wiring stays the template's: an EventBridge rule is
+put with the template's own pattern, so moto's matcher decides what reaches a function; a rule target
+that is a function becomes a delivery queue the local runtime polls (retries and the dead-letter
+queue follow the template's settings). Schedules are ticked by the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+LAYER_MOUNT = "/opt/python/"
+LOCAL_CODE_BUCKET = "local-code"
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    max_retries: int = 2
+
+
+@dataclass
+class Delivery:
+    """Events of one rule for one function, arriving on a queue the runtime polls."""
+
+    function: str
+    rule: str
+    queue_url: str
+
+
+@dataclass
+class Schedule:
+    function: str
+    rule: str
+    expression: str
+
+
+@dataclass
+class Stack:
+    name: str
+    physical: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
+
+
+class _Name:
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+
+    def __call__(self, logical_id: str) -> str:
+        return re.sub(r"[^a-z0-9-]", "-", f"{self.stack}-{logical_id}".lower())[:63]
+
+
+def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str = "batchrecs-local") -> Stack:
+    """Translate template.yaml and create its resources on ``endpoint``."""
+    declared = yaml_parse(TEMPLATE.read_text()).get("Parameters", {})
+    missing = [name for name, spec in declared.items() if name not in parameters and "Default" not in spec]
+    if missing:
+        raise ValueError(f"template parameters without a value: {', '.join(missing)}")
+    parameters = {**{name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}, **parameters}
+    resources = _translate(parameters)["Resources"]
+    stack = Stack(stack_name)
+    resolver = _Resolver(resources, parameters, _Name(stack_name), stack_name)
+    creators = {
+        "AWS::S3::Bucket": _create_bucket,
+        "AWS::DynamoDB::Table": _create_table,
+        "AWS::SQS::Queue": _create_queue,
+        "AWS::SNS::Topic": _create_topic,
+        "AWS::Events::EventBus": _create_bus,
+    }
+    for resource_type, create in creators.items():  # dependencies first: queues before rules, etc.
+        for logical_id, resource in resources.items():
+            if resource["Type"] == resource_type:
+                create(endpoint, resolver, logical_id, resource.get("Properties", {}))
+    retries = {
+        resolver.ref(props["FunctionName"]): props.get("MaximumRetryAttempts", 2)
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::EventInvokeConfig"
+        for props in [resource["Properties"]]
+    }
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            stack.functions[logical_id] = _function(resolver, logical_id, resource["Properties"], retries)
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Events::Rule":
+            _create_rule(endpoint, resolver, stack, logical_id, resource["Properties"])
+    stack.physical = dict(resolver.physical)
+    template = yaml_parse(TEMPLATE.read_text())
+    stack.outputs = {name: str(resolver.resolve(out["Value"])) for name, out in template.get("Outputs", {}).items()}
+    return stack
+
+
+def _translate(parameters: dict[str, str]) -> dict[str, Any]:
+    template = yaml_parse(TEMPLATE.read_text())
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                props[key] = f"s3://{LOCAL_CODE_BUCKET}/{props[key]}"
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    return dict(transform(template, dict(parameters), NoManagedPolicies()))
+
+
+class _Resolver:
+    """Resolves Ref, Fn::GetAtt, Fn::Sub and Fn::Join to local physical names and ARNs."""
+
+    def __init__(self, resources: dict[str, Any], parameters: dict[str, str], name: _Name, stack: str) -> None:
+        self._resources = resources
+        self._parameters = parameters
+        self._name = name
+        self._pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": stack,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        self.physical: dict[str, str] = {}
+        self.queue_urls: dict[str, str] = {}
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
+                return self.get_att(logical, attribute)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::Join":
+                separator, parts = arg
+                return separator.join(str(self.resolve(part)) for part in parts)
+        if isinstance(value, dict):
+            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        return value
+
+    def ref(self, name: Any) -> str:
+        if isinstance(name, dict):
+            return str(self.resolve(name))
+        if name in self._pseudo:
+            return self._pseudo[name]
+        if name in self._parameters:
+            return self._parameters[name]
+        resource = self._resources[name]
+        kind = resource["Type"]
+        physical = self.physical.get(name) or self._name(name)
+        if kind == "AWS::SQS::Queue":
+            return self.queue_urls.get(name, physical)
+        if kind == "AWS::SNS::Topic":
+            return f"arn:aws:sns:{REGION}:{ACCOUNT}:{physical}"
+        return physical
+
+    def get_att(self, logical: str, attribute: str) -> str:
+        kind = self._resources[logical]["Type"]
+        physical = self.physical.get(logical) or self._name(logical)
+        service = {
+            "AWS::S3::Bucket": f"arn:aws:s3:::{physical}",
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical}",
+            "AWS::Events::EventBus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{physical}",
+            "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{physical}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{physical}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{physical}",
+        }
+        if attribute in ("Arn", "TopicArn"):
+            return service[kind]
+        if attribute in ("QueueName", "Name"):
+            return physical
+        if attribute == "QueueUrl":
+            return self.ref(logical)
+        raise KeyError(f"Fn::GetAtt {logical}.{attribute} is not resolved locally")
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else arg
+
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token in variables:
+                return str(self.resolve(variables[token]))
+            if "." in token and not token.startswith("AWS::"):
+                return self.get_att(*token.split(".", 1))
+            return self.ref(token)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def _create_bucket(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+    s3 = endpoint.client("s3")
+    name = resolver.ref(logical_id)
+    s3.create_bucket(Bucket=name)
+    if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if "BucketEncryption" in props:
+        rules = [  # CloudFormation and the S3 API name the default-encryption block differently
+            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+    notifications = props.get("NotificationConfiguration", {})
+    if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        s3.put_bucket_notification_configuration(
+            Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+
+
+def _create_table(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+    ddb = endpoint.client("dynamodb")
+    name = resolver.ref(logical_id)
+    request: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    ddb.create_table(**request)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+        )
+
+
+def _create_queue(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+    attributes = {
+        key: json.dumps(resolver.resolve(value)) if isinstance(value, dict) else str(value)
+        for key, value in props.items()
+        if key in ("MessageRetentionPeriod", "VisibilityTimeout", "RedrivePolicy", "DelaySeconds")
+    }
+    name = resolver._name(logical_id)
+    resolver.queue_urls[logical_id] = endpoint.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    resolver.physical[logical_id] = name
+
+
+def _create_topic(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+    endpoint.client("sns").create_topic(Name=resolver._name(logical_id))
+
+
+def _create_bus(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+    name = resolver.resolve(props["Name"])
+    resolver.physical[logical_id] = name
+    endpoint.client("events").create_event_bus(Name=name)
+
+
+def _function(
+    resolver: _Resolver, logical_id: str, props: dict[str, Any], retries: dict[str, int]
+) -> FunctionSpec:
+    name = resolver.ref(logical_id)
+    environment = {
+        key: str(resolver.resolve(value)) for key, value in props.get("Environment", {}).get("Variables", {}).items()
+    }
+    for key, value in environment.items():
+        if value.startswith(LAYER_MOUNT):  # the layer's files are the package's own folder locally
+            environment[key] = str(ROOT / "layers" / "batchrecs" / value.removeprefix(LAYER_MOUNT))
+    code = props["Code"]["S3Key"]
+    return FunctionSpec(logical_id, name, ROOT / code, props["Handler"], environment, retries.get(name, 2))
+
+
+def _create_rule(
+    endpoint: LocalEndpoint, resolver: _Resolver, stack: Stack, logical_id: str, props: dict[str, Any]
+) -> None:
+    events = endpoint.client("events")
+    sqs = endpoint.client("sqs")
+    rule = resolver.ref(logical_id)
+    bus = resolver.resolve(props.get("EventBusName", "default"))
+    functions = {spec.name: spec for spec in stack.functions.values()}
+    targets = []
+    for target in props.get("Targets", []):
+        arn = str(resolver.resolve(target["Arn"]))
+        function = functions.get(arn.rsplit(":", 1)[-1]) if ":function:" in arn else None
+        if function is None:
+            targets.append({"Id": target["Id"], "Arn": arn})
+            continue
+        if "ScheduleExpression" in props:
+            stack.schedules.append(Schedule(function.logical_id, rule, resolver.resolve(props["ScheduleExpression"])))
+            continue
+        attributes = {"VisibilityTimeout": "2"}
+        dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+        if dead_letter:
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": resolver.resolve(dead_letter), "maxReceiveCount": 1 + function.max_retries}
+            )
+        queue_url = sqs.create_queue(QueueName=f"{rule}-delivery"[:80], Attributes=attributes)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        targets.append({"Id": target["Id"], "Arn": queue_arn})
+        stack.deliveries.append(Delivery(function.logical_id, rule, queue_url))
+    if "EventPattern" not in props:
+        return
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(resolver.resolve(props["EventPattern"])))
+    if targets:
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=targets)
