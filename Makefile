@@ -12,7 +12,7 @@ SAM_CLI_VERSION := 1.170.0
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test unit integration lint format validate build deploy clean
+.PHONY: venv demo test unit integration e2e lint format validate build deploy clean
 
 venv: $(STAMP)
 
@@ -23,7 +23,10 @@ $(STAMP): requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
-test: venv  ## unit + integration tests (what CI runs)
+demo: venv  ## the whole pipeline on the embedded local cloud, with the sample files
+	$(BIN)/batchrecs demo
+
+test: venv  ## unit, integration and e2e tests (what CI runs)
 	$(BIN)/pytest
 
 unit: venv
@@ -31,6 +34,9 @@ unit: venv
 
 integration: venv
 	$(BIN)/pytest tests/integration
+
+e2e: venv
+	$(BIN)/pytest tests/e2e
 
 lint: venv  ## ruff, mypy, cfn-lint on the template
 	$(BIN)/ruff check .

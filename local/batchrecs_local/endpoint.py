@@ -23,12 +23,12 @@ CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  
 
 
 class LocalEndpoint:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings = Timings()) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings | None = None) -> None:
         self._host = host
         self._port = port or _free_port(host)
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.emulator = PersonalizeEmulator(
-            Recommender(Dataset.generate()), lambda: self.client("s3"), REGION, ACCOUNT, timings
+            Recommender(Dataset.generate()), lambda: self.client("s3"), REGION, ACCOUNT, timings or Timings()
         )
         self._server: BaseWSGIServer | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import threading
 import time
 import traceback
@@ -79,7 +80,9 @@ class LocalRuntime:
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Call a function's handler as Lambda would; exceptions propagate (and are recorded)."""
         spec = self._stack.functions[function]
-        context = LambdaContext(spec.name, invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{spec.name}")
+        context = LambdaContext(
+            spec.name, invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{spec.name}"
+        )
         try:
             result = self._handlers[function].handler(event, context)
         except Exception as exc:
@@ -116,7 +119,7 @@ class LocalRuntime:
                 try:
                     self.invoke(function, event)
                 except Exception:  # noqa: BLE001 - left on the queue: retried, then dead-lettered
-                    traceback.print_exc()
+                    traceback.print_exc(file=sys.stdout)  # the functions' log
                     continue
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -136,7 +139,7 @@ class LocalRuntime:
             try:
                 self.invoke(function, event)
             except Exception:  # noqa: BLE001 - a failed tick is retried by the next one, as on AWS
-                traceback.print_exc()
+                traceback.print_exc(file=sys.stdout)
 
 
 def _apply_environment(stack: Stack, endpoint: LocalEndpoint, overrides: dict[str, str]) -> None:
@@ -154,8 +157,7 @@ def _apply_environment(stack: Stack, endpoint: LocalEndpoint, overrides: dict[st
             "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_DISABLED": "1",
+            "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon locally
         }
     )
     merged.update(overrides)

@@ -61,6 +61,7 @@ class Stack:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    topic_queues: dict[str, str] = field(default_factory=dict)  # SNS topic ARN -> stand-in queue URL
 
 
 class _Name:
@@ -77,7 +78,10 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
     missing = [name for name, spec in declared.items() if name not in parameters and "Default" not in spec]
     if missing:
         raise ValueError(f"template parameters without a value: {', '.join(missing)}")
-    parameters = {**{name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}, **parameters}
+    parameters = {
+        **{name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec},
+        **parameters,
+    }
     resources = _translate(parameters)["Resources"]
     stack = Stack(stack_name)
     resolver = _Resolver(resources, parameters, _Name(stack_name), stack_name)
@@ -106,7 +110,9 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
             _create_rule(endpoint, resolver, stack, logical_id, resource["Properties"])
     stack.physical = dict(resolver.physical)
     template = yaml_parse(TEMPLATE.read_text())
-    stack.outputs = {name: str(resolver.resolve(out["Value"])) for name, out in template.get("Outputs", {}).items()}
+    stack.outputs = {
+        name: str(resolver.resolve(out["Value"])) for name, out in template.get("Outputs", {}).items()
+    }
     return stack
 
 
@@ -129,7 +135,9 @@ def _translate(parameters: dict[str, str]) -> dict[str, Any]:
 class _Resolver:
     """Resolves Ref, Fn::GetAtt, Fn::Sub and Fn::Join to local physical names and ARNs."""
 
-    def __init__(self, resources: dict[str, Any], parameters: dict[str, str], name: _Name, stack: str) -> None:
+    def __init__(
+        self, resources: dict[str, Any], parameters: dict[str, str], name: _Name, stack: str
+    ) -> None:
         self._resources = resources
         self._parameters = parameters
         self._name = name
@@ -145,7 +153,7 @@ class _Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -213,7 +221,9 @@ class _Resolver:
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 
 
-def _create_bucket(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+def _create_bucket(
+    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
+) -> None:
     s3 = endpoint.client("s3")
     name = resolver.ref(logical_id)
     s3.create_bucket(Bucket=name)
@@ -226,7 +236,9 @@ def _create_bucket(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str
         ]
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
     if "PublicAccessBlockConfiguration" in props:
-        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
     notifications = props.get("NotificationConfiguration", {})
     if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
         s3.put_bucket_notification_configuration(
@@ -234,7 +246,9 @@ def _create_bucket(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str
         )
 
 
-def _create_table(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+def _create_table(
+    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
+) -> None:
     ddb = endpoint.client("dynamodb")
     name = resolver.ref(logical_id)
     request: dict[str, Any] = {
@@ -253,18 +267,24 @@ def _create_table(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str,
         )
 
 
-def _create_queue(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+def _create_queue(
+    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
+) -> None:
     attributes = {
         key: json.dumps(resolver.resolve(value)) if isinstance(value, dict) else str(value)
         for key, value in props.items()
         if key in ("MessageRetentionPeriod", "VisibilityTimeout", "RedrivePolicy", "DelaySeconds")
     }
     name = resolver._name(logical_id)
-    resolver.queue_urls[logical_id] = endpoint.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    resolver.queue_urls[logical_id] = endpoint.client("sqs").create_queue(
+        QueueName=name, Attributes=attributes
+    )["QueueUrl"]
     resolver.physical[logical_id] = name
 
 
-def _create_topic(endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> None:
+def _create_topic(
+    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
+) -> None:
     endpoint.client("sns").create_topic(Name=resolver._name(logical_id))
 
 
@@ -279,7 +299,8 @@ def _function(
 ) -> FunctionSpec:
     name = resolver.ref(logical_id)
     environment = {
-        key: str(resolver.resolve(value)) for key, value in props.get("Environment", {}).get("Variables", {}).items()
+        key: str(resolver.resolve(value))
+        for key, value in props.get("Environment", {}).get("Variables", {}).items()
     }
     for key, value in environment.items():
         if value.startswith(LAYER_MOUNT):  # the layer's files are the package's own folder locally
@@ -300,24 +321,40 @@ def _create_rule(
     for target in props.get("Targets", []):
         arn = str(resolver.resolve(target["Arn"]))
         function = functions.get(arn.rsplit(":", 1)[-1]) if ":function:" in arn else None
+        if function is None and arn.startswith("arn:aws:sns:"):
+            # moto's EventBridge cannot deliver to SNS: the topic's messages land in a stand-in queue
+            url = sqs.create_queue(QueueName=f"{arn.rsplit(':', 1)[-1]}-messages")["QueueUrl"]
+            stack.topic_queues[arn] = url
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
         if function is None:
             targets.append({"Id": target["Id"], "Arn": arn})
             continue
         if "ScheduleExpression" in props:
-            stack.schedules.append(Schedule(function.logical_id, rule, resolver.resolve(props["ScheduleExpression"])))
+            stack.schedules.append(
+                Schedule(function.logical_id, rule, resolver.resolve(props["ScheduleExpression"]))
+            )
             continue
         attributes = {"VisibilityTimeout": "2"}
         dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
         if dead_letter:
             attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": resolver.resolve(dead_letter), "maxReceiveCount": 1 + function.max_retries}
+                {
+                    "deadLetterTargetArn": resolver.resolve(dead_letter),
+                    "maxReceiveCount": 1 + function.max_retries,
+                }
             )
         queue_url = sqs.create_queue(QueueName=f"{rule}-delivery"[:80], Attributes=attributes)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         targets.append({"Id": target["Id"], "Arn": queue_arn})
         stack.deliveries.append(Delivery(function.logical_id, rule, queue_url))
     if "EventPattern" not in props:
         return
-    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(resolver.resolve(props["EventPattern"])))
+    events.put_rule(
+        Name=rule, EventBusName=bus, EventPattern=json.dumps(resolver.resolve(props["EventPattern"]))
+    )
     if targets:
         events.put_targets(Rule=rule, EventBusName=bus, Targets=targets)

@@ -216,7 +216,9 @@ def test_folder_markers_are_ignored(cloud: Cloud, personalize: tuple[Any, Stubbe
     assert cloud.jobs() == []
 
 
-def test_reuploads_to_an_unversioned_bucket_are_new_jobs_despite_version_id_null(cloud: Cloud, personalize, invoke) -> None:
+def test_reuploads_to_an_unversioned_bucket_are_new_jobs_despite_version_id_null(
+    cloud: Cloud, personalize, invoke
+) -> None:
     # Given two writes of the same key to an unversioned bucket: S3 sends version-id "null" for both
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)

@@ -142,7 +142,8 @@ class PersonalizeEmulator:
         self.solution_versions = {recipe: self.solution_version_arn(recipe) for recipe in RECIPES}
 
     def solution_version_arn(self, recipe: str) -> str:
-        return f"arn:aws:personalize:{self._region}:{self._account}:solution/local-{recipe.removeprefix('aws-')}/1"
+        name = recipe.removeprefix("aws-")
+        return f"arn:aws:personalize:{self._region}:{self._account}:solution/local-{name}/1"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -161,7 +162,10 @@ class PersonalizeEmulator:
         except ApiError as exc:
             status, payload = "400 Bad Request", {"__type": exc.code, "message": exc.message}
         except json.JSONDecodeError:
-            status, payload = "400 Bad Request", {"__type": "SerializationException", "message": "invalid JSON"}
+            status, payload = (
+                "400 Bad Request",
+                {"__type": "SerializationException", "message": "invalid JSON"},
+            )
         data = json.dumps(payload).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))]
         if status != "200 OK":
@@ -194,14 +198,18 @@ class PersonalizeEmulator:
         if not JOB_NAME.match(name) or len(name) > 63:
             raise ApiError("InvalidInputException", f"jobName {name!r} does not match {JOB_NAME.pattern}")
         solution = _required(body, "solutionVersionArn")
-        input_path = _required(body.get("jobInput", {}).get("s3DataSource", {}), "path", "jobInput.s3DataSource.path")
+        input_path = _required(
+            body.get("jobInput", {}).get("s3DataSource", {}), "path", "jobInput.s3DataSource.path"
+        )
         output_path = _required(
             body.get("jobOutput", {}).get("s3DataDestination", {}), "path", "jobOutput.s3DataDestination.path"
         )
         role = _required(body, "roleArn")
         recipe = next((r for r, arn in self.solution_versions.items() if arn == solution), None)
         if recipe is None:
-            raise ApiError("ResourceNotFoundException", f"Could not find solution version with ARN {solution}")
+            raise ApiError(
+                "ResourceNotFoundException", f"Could not find solution version with ARN {solution}"
+            )
         if RECIPES[recipe][0] != kind:
             job_type = "batch segment jobs" if kind == "segment" else "batch inference jobs"
             raise ApiError("InvalidInputException", f"The recipe {recipe} does not support {job_type}")
@@ -216,7 +224,9 @@ class PersonalizeEmulator:
         with self._lock:
             if arn in self._jobs:
                 raise ApiError("ResourceAlreadyExistsException", f"A job with the name {name} already exists")
-            running = sum(1 for job in self._jobs.values() if job.kind == kind and job.status in (PENDING, IN_PROGRESS))
+            running = sum(
+                1 for job in self._jobs.values() if job.kind == kind and job.status in (PENDING, IN_PROGRESS)
+            )
             if running >= self._max_running:
                 raise ApiError(
                     "LimitExceededException",
@@ -249,7 +259,11 @@ class PersonalizeEmulator:
     def _list(self, kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         solution = body.get("solutionVersionArn")
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j.kind == kind and solution in (None, j.solution_version_arn)]
+            jobs = [
+                j
+                for j in self._jobs.values()
+                if j.kind == kind and solution in (None, j.solution_version_arn)
+            ]
         jobs.sort(key=lambda job: job.created, reverse=True)
         return [job.summary() for job in jobs[: int(body.get("maxResults", 100))]]
 
@@ -316,11 +330,18 @@ class PersonalizeEmulator:
         if recipe == "aws-item-attribute-affinity":
             users = model.users_for_attributes(query["itemAttributes"], count)
             if users is None:
-                return {"itemAttributes": query["itemAttributes"], "output": None,
-                        "error": "Unsupported item attribute: the local items dataset has only GENRES"}
+                return {
+                    "itemAttributes": query["itemAttributes"],
+                    "output": None,
+                    "error": "Unsupported item attribute: the local items dataset has only GENRES",
+                }
             return {"itemAttributes": query["itemAttributes"], "output": {"usersList": users}, "error": None}
         if not model.knows_item(query["itemId"]):
-            return {"input": query, "output": None, "error": f"Item {query['itemId']} not found in the training data"}
+            return {
+                "input": query,
+                "output": None,
+                "error": f"Item {query['itemId']} not found in the training data",
+            }
         if recipe == "aws-similar-items":
             return _line(query, {"recommendedItems": model.related(query["itemId"], count)})
         return _line(query, {"usersList": model.users_for_item(query["itemId"], count)})

@@ -1,0 +1,347 @@
+"""``batchrecs``: the demo, the local cloud, and offline validation.
+
+    batchrecs demo
+    batchrecs local up [--json] [--port N]
+    batchrecs local run FILE --route NAME [--routes ROUTES.yaml] [--dump DIR] [--json]
+    batchrecs local export OUT_FILE --route NAME [--routes ROUTES.yaml] [--dump DIR] [--json]
+    batchrecs validate FILE (--route NAME | --kind KIND) [--routes ROUTES.yaml] [--json]
+
+The functions' own logs go to stderr, so stdout holds only what a command prints (one JSON object
+with ``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from batchrecs_local.stack import ROOT
+
+DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
+OFFLINE_ARN = "arn:aws:personalize:us-east-1:000000000000:solution/offline-validation/1"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    log: TextIO | None = None
+    if args.command in ("demo", "local"):
+        # The functions log to stdout, as on Lambda; keep that out of what this command prints.
+        if args.verbose:
+            sys.stdout = sys.stderr
+        else:
+            log_path = Path(tempfile.gettempdir()) / f"batchrecs-local-{os.getpid()}.log"
+            log = sys.stdout = log_path.open("w", encoding="utf-8")
+            print(f"function logs: {log_path} (--verbose shows them here)", file=sys.stderr)
+    try:
+        return int(args.run(args, out))
+    except TimeoutError as exc:
+        print(f"batchrecs: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = out
+        if log is not None:
+            log.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batchrecs", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the sample routes end to end on the local cloud")
+    demo.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    demo.set_defaults(run=_demo)
+
+    local = commands.add_parser("local", help="the embedded local cloud").add_subparsers(
+        dest="local_command", required=True
+    )
+    up = local.add_parser("up", help="run the local cloud in the foreground with the pipeline live")
+    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--host", default="127.0.0.1")
+    _common(up)
+    up.set_defaults(run=_up)
+    run = local.add_parser("run", help="fresh local cloud: upload FILE to a route and drive it to the end")
+    run.add_argument("file", type=Path)
+    _route_options(run)
+    run.set_defaults(run=_run)
+    export = local.add_parser("export", help="fresh local cloud: export OUT_FILE as a finished job's output")
+    export.add_argument("out_file", type=Path)
+    _route_options(export)
+    export.set_defaults(run=_export)
+
+    validate = commands.add_parser("validate", help="validate a file offline, as the submit function would")
+    validate.add_argument("file", type=Path)
+    target = validate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--route")
+    target.add_argument("--kind")
+    validate.add_argument("--routes", type=Path, default=DEFAULT_ROUTES)
+    validate.add_argument("--json", action="store_true")
+    validate.set_defaults(run=_validate)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--routes", type=Path, help="routes file (default: config/routes.yaml)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    parser.add_argument("--job-seconds", type=float, default=1.0, help="emulated job run time")
+
+
+def _route_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--route", required=True)
+    parser.add_argument("--dump", type=Path, help="write records, jobs and reports to this folder")
+    parser.add_argument("--timeout", type=float, default=300)
+    _common(parser)
+
+
+def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -> Any:
+    from batchrecs_local.personalize.emulator import Timings
+    from batchrecs_local.session import Options
+
+    job_seconds = getattr(args, "job_seconds", 1.0)
+    return Options(
+        host=host,
+        port=port,
+        routes_file=getattr(args, "routes", None),
+        timings=Timings(pending=job_seconds / 2, running=job_seconds),
+        log_level="INFO" if args.verbose else "WARNING",
+    )
+
+
+# ---------------------------------------------------------------------------------------- validate
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs.errors import BatchrecsError
+    from batchrecs.formats.lines import iter_file
+    from batchrecs.routes.config import JobKind, load_routes
+    from batchrecs.submit.validation import validate_upload
+
+    try:
+        if args.route:
+            route = load_routes(args.routes, _OfflineEnviron()).get(args.route)
+            kind, on_invalid = route.kind, route.onInvalidLines
+        else:
+            kind, on_invalid = JobKind(args.kind), "reject"
+    except (BatchrecsError, ValueError) as exc:
+        print(f"batchrecs: {exc}", file=sys.stderr)
+        return 2
+    with args.file.open("rb") as file:
+        result = validate_upload(iter_file(file), args.file.name, kind, on_invalid)
+    report = result.report(source=str(args.file), route=args.route)
+    if args.json:
+        print(json.dumps(report), file=out)
+    else:
+        totals = result.totals
+        verdict = "valid" if result.accepted else "INVALID"
+        print(
+            f"{args.file}: {verdict} for {kind.value} - {totals.lines} lines, {totals.valid} valid, "
+            f"{totals.invalid} invalid, {totals.duplicates} duplicates, {totals.blank} blank",
+            file=out,
+        )
+        if result.file_problem is not None:
+            problem = result.file_problem
+            print(f"  line {problem.line}: expected {problem.expected}, found {problem.found}", file=out)
+        for problem in result.problems:
+            print(f"  line {problem.line}: expected {problem.expected}, found {problem.found}", file=out)
+        if result.problem_count > len(result.problems):
+            print(f"  ... and {result.problem_count - len(result.problems)} more problems", file=out)
+    return 0 if result.accepted else 1
+
+
+class _OfflineEnviron(dict[str, str]):
+    """The environment, with any missing ``${NAME}`` placeholder standing for a placeholder ARN."""
+
+    def __init__(self) -> None:
+        import os
+
+        super().__init__(os.environ)
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return OFFLINE_ARN
+
+
+# ---------------------------------------------------------------------------------------- local
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs_local.session import LocalCloud
+
+    if not args.file.is_file():
+        print(f"batchrecs: no such file: {args.file}", file=sys.stderr)
+        return 2
+    with LocalCloud(_options(args)) as cloud:
+        key = cloud.upload(args.file, args.route)
+        job = cloud.wait_for([key], args.timeout, on_change=_progress)[key]
+        if args.dump:
+            cloud.dump(args.dump)
+    return _summarise(job, args, out)
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs_local.session import LocalCloud
+
+    if not args.out_file.is_file():
+        print(f"batchrecs: no such file: {args.out_file}", file=sys.stderr)
+        return 2
+    with LocalCloud(_options(args)) as cloud:
+        key = cloud.replay_export(args.out_file, args.route)
+        job = cloud.wait_for([key], args.timeout, on_change=_progress)[key]
+        if args.dump:
+            cloud.dump(args.dump)
+    return _summarise(job, args, out)
+
+
+def _summarise(job: dict[str, Any], args: argparse.Namespace, out: TextIO) -> int:
+    summary = job_summary(job)
+    if args.json:
+        print(json.dumps(summary), file=out)
+    else:
+        for name, value in summary.items():
+            print(f"{name:16} {value}", file=out)
+    return 0 if summary["status"] == "EXPORTED" else 1
+
+
+def job_summary(job: dict[str, Any]) -> dict[str, Any]:
+    export = job.get("export") or {}
+    validation = job.get("validation") or {}
+    report = (
+        job.get("reportKey")
+        if job["status"] == "REJECTED"
+        else export.get("errorsReport") or job.get("reportKey")
+    )
+    return {
+        "route": job["route"],
+        "job_name": job["jobName"],
+        "status": job["status"],
+        "lines": export.get("lines", validation.get("lines", 0)),
+        "records_written": export.get("recordsWritten", 0),
+        "lines_failed": export.get("linesFailed", 0),
+        "lines_skipped": validation.get("invalid", 0) if job["status"] != "REJECTED" else 0,
+        "duplicates": validation.get("duplicates", 0),
+        "rejected": job["status"] == "REJECTED",
+        "report": report,
+        "failure_reason": job.get("failureReason"),
+    }
+
+
+def _progress(job: dict[str, Any]) -> None:
+    print(f"  {job['route']:<10} {job['sourceKey'].rsplit('/', 1)[-1]:<20} {job['status']}", file=sys.stderr)
+
+
+def _up(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs_local.session import LocalCloud
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with LocalCloud(_options(args, args.host, args.port)) as cloud:
+        info = cloud.describe()
+        if args.json:
+            print(json.dumps(info), file=out, flush=True)
+        else:
+            for name, value in info.items():
+                print(f"{name:22} {value}", file=out)
+            print(
+                f"\nDrop a file:  aws --endpoint-url {info['endpoint']} s3 cp users.jsonl "
+                f"s3://{info['bucket']}/input/home/users.jsonl\nCtrl-C stops.",
+                file=out,
+                flush=True,
+            )
+        stop.wait()
+    print("local cloud stopped", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- demo
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs_local.session import LocalCloud, samples_dir
+
+    started = time.monotonic()
+    samples = samples_dir()
+    uploads = [
+        ("home", samples / "home" / "users.jsonl", "users.jsonl"),
+        ("related", samples / "related" / "items.csv", "items.csv"),
+        ("ranking", samples / "ranking" / "users.json", "users.json"),
+        ("home", samples / "rejected.jsonl", "rejected.jsonl"),
+    ]
+    print(
+        "starting the local cloud (moto + Personalize emulator, stack from template.yaml)...", file=sys.stderr
+    )
+    with LocalCloud(_options(args)) as cloud:
+        print(
+            f"local cloud up at {cloud.endpoint.url} in {time.monotonic() - started:.1f}s; uploading samples",
+            file=sys.stderr,
+        )
+        keys = [cloud.upload(path, route, name) for route, path, name in uploads]
+        jobs = cloud.wait_for(keys, timeout=300, on_change=_progress)
+        records = cloud.records()
+        rejected_report = next(
+            (
+                json.loads(cloud.read(job["reportKey"]))
+                for job in jobs.values()
+                if job["status"] == "REJECTED"
+            ),
+            None,
+        )
+    rows = [job_summary(jobs[key]) for key in keys]
+    _print_table(rows, [key.rsplit("/", 1)[-1] for key in keys], out)
+    print("\nExample records, as an application reads them from the recommendations table:", file=out)
+    for route in ("home", "related", "ranking"):
+        record = next((r for r in records if r["sk"] == route), None)
+        if record is not None:
+            print("  " + json.dumps(_short(record)), file=out)
+    if rejected_report is not None:
+        print(f"\nRejected {rejected_report['source']}:", file=out)
+        for problem in rejected_report["problems"]:
+            print(
+                f"  line {problem['line']}: expected {problem['expected']}, found {problem['found']}",
+                file=out,
+            )
+    expected = {"EXPORTED", "REJECTED"}
+    ok = all(row["status"] in expected for row in rows) and rows[-1]["status"] == "REJECTED"
+    verdict = "demo finished" if ok else "demo FAILED"
+    print(f"\n{verdict} in {time.monotonic() - started:.1f}s", file=out, flush=True)
+    return 0 if ok else 1
+
+
+def _print_table(rows: list[dict[str, Any]], files: list[str], out: TextIO) -> None:
+    header = (
+        f"{'route':<9} {'file':<15} {'job':<34} {'status':<10} "
+        f"{'lines':>5} {'written':>7} {'failed':>6} {'skipped':>7}"
+    )
+    print("\n" + header, file=out)
+    print("-" * len(header), file=out)
+    for row, file in zip(rows, files, strict=True):
+        print(
+            f"{row['route']:<9} {file:<15} {row['job_name']:<34} {row['status']:<10} {row['lines']:>5} "
+            f"{row['records_written']:>7} {row['lines_failed']:>6} {row['lines_skipped']:>7}",
+            file=out,
+        )
+
+
+def _short(record: dict[str, Any]) -> dict[str, Any]:
+    short = dict(record)
+    short["items"] = record["items"][:5] + (["..."] if len(record["items"]) > 5 else [])
+    if "scores" in record:
+        short["scores"] = record["scores"][:5] + (["..."] if len(record["scores"]) > 5 else [])
+    return short
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

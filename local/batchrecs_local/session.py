@@ -1,0 +1,225 @@
+"""A local cloud session: endpoint + stack + runtime, and what a user does with it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from boto3.dynamodb.types import TypeDeserializer
+
+from batchrecs_local.endpoint import REGION, LocalEndpoint
+from batchrecs_local.personalize.emulator import Timings
+from batchrecs_local.runtime import LocalRuntime, wait_until
+from batchrecs_local.stack import ROOT, Stack, deploy
+
+FINAL_STATUSES = ("REJECTED", "CREATE FAILED", "EXPORTED", "EXPORT_FAILED")
+# The template's solution-version parameters, served locally by solution versions of these recipes.
+TEMPLATE_SOLUTIONS = {
+    "UserPersonalizationSolutionVersionArn": "aws-user-personalization",
+    "RelatedItemsSolutionVersionArn": "aws-similar-items",
+    "PersonalizedRankingSolutionVersionArn": "aws-personalized-ranking",
+}
+_deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 0
+    routes_file: Path | None = None
+    timings: Timings = Timings(pending=0.5, running=1.0)
+    tick_seconds: float = 0.5
+    log_level: str = "WARNING"
+
+
+class LocalCloud:
+    def __init__(self, options: Options = Options()) -> None:
+        self.options = options
+        self.endpoint = LocalEndpoint(options.host, options.port, options.timings)
+        self.stack: Stack | None = None
+        self.runtime: LocalRuntime | None = None
+
+    def __enter__(self) -> LocalCloud:
+        self.endpoint.start()
+        try:
+            solutions = self.endpoint.emulator.solution_versions
+            self.stack = deploy(
+                self.endpoint, {param: solutions[recipe] for param, recipe in TEMPLATE_SOLUTIONS.items()}
+            )
+            overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level}
+            if self.options.routes_file is not None:
+                overrides["ROUTES_FILE"] = str(self.options.routes_file.resolve())
+            self.runtime = LocalRuntime(
+                self.endpoint, self.stack, self.options.tick_seconds, overrides
+            ).start()
+        except BaseException:
+            self.endpoint.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+        self.endpoint.stop()
+
+    # ------------------------------------------------------------------ names
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        assert self.stack is not None
+        return self.stack.outputs
+
+    @property
+    def bucket(self) -> str:
+        return self.outputs["DataBucketName"]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint.url,
+            "region": REGION,
+            "bucket": self.bucket,
+            "recommendations_table": self.outputs["RecommendationsTableName"],
+            "jobs_table": self.outputs["JobsTableName"],
+            "event_bus": self.outputs["EventBusName"],
+            "alert_topic": self.outputs["AlertTopicArn"],
+            "alert_messages_queue": self.stack.topic_queues.get(self.outputs["AlertTopicArn"])
+            if self.stack
+            else None,
+            "solution_versions": dict(self.endpoint.emulator.solution_versions),
+        }
+
+    # ------------------------------------------------------------------ acting
+
+    def upload(self, path: Path, route: str, name: str | None = None) -> str:
+        key = f"input/{route}/{name or path.name}"
+        self.endpoint.client("s3").put_object(Bucket=self.bucket, Key=key, Body=path.read_bytes())
+        return key
+
+    def replay_export(self, out_file: Path, route: str) -> str:
+        """Treat ``out_file`` as a finished job's output on ``route`` and publish its ACTIVE event."""
+        from batchrecs.aws.events import EventBridgePublisher
+        from batchrecs.aws.jobs_table import DynamoDBJobStore
+        from batchrecs.clock import utc_now
+        from batchrecs.formats.events import JOB_STATE_CHANGE
+        from batchrecs.jobs.model import ACTIVE, Job
+        from batchrecs.routes.config import load_routes
+
+        kind = load_routes(os.environ["ROUTES_FILE"]).get(route).kind
+        digest = hashlib.sha256(out_file.read_bytes()).hexdigest()[:12]
+        name = f"replay-{route}-{digest}"
+        output_path = f"s3://{self.bucket}/output/{route}/{name}/"
+        self.endpoint.client("s3").put_object(
+            Bucket=self.bucket, Key=f"output/{route}/{name}/{out_file.name}", Body=out_file.read_bytes()
+        )
+        now = utc_now()
+        job = Job(
+            jobName=name,
+            route=route,
+            kind=kind.value,
+            status=ACTIVE,
+            sourceBucket=self.bucket,
+            sourceKey=f"replay/{out_file.name}",
+            sourceIdentity=digest,
+            createdAt=now,
+            updatedAt=now,
+            outputPath=output_path,
+        )
+        DynamoDBJobStore(self.outputs["JobsTableName"], self.endpoint.client("dynamodb")).claim(job)
+        EventBridgePublisher(self.outputs["EventBusName"], self.endpoint.client("events")).publish(
+            JOB_STATE_CHANGE, job.state_change()
+        )
+        return f"replay/{out_file.name}"
+
+    def wait_for(
+        self,
+        source_keys: list[str],
+        timeout: float = 180,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Wait until every upload's job reaches a final status; report each status change."""
+        seen: dict[str, str] = {}
+
+        def settled() -> dict[str, dict[str, Any]] | None:
+            jobs = {job["sourceKey"]: job for job in self.jobs() if job["sourceKey"] in source_keys}
+            for key, job in jobs.items():
+                if on_change is not None and seen.get(key) != job["status"]:
+                    seen[key] = job["status"]
+                    on_change(job)
+            done = len(jobs) == len(source_keys) and all(
+                job["status"] in FINAL_STATUSES for job in jobs.values()
+            )
+            return jobs if done else None
+
+        try:
+            return wait_until(settled, timeout)
+        except TimeoutError as exc:
+            failures = self.runtime.failures()[-3:] if self.runtime else []
+            detail = "; ".join(f"{f.function}: {f.error}" for f in failures) or "no function failed"
+            raise TimeoutError(f"jobs did not finish within {timeout:.0f} s ({detail})") from exc
+
+    # ------------------------------------------------------------------ reading
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._scan(self.outputs["JobsTableName"])
+
+    def records(self) -> list[dict[str, Any]]:
+        return sorted(self._scan(self.outputs["RecommendationsTableName"]), key=lambda r: (r["sk"], r["pk"]))
+
+    def read(self, key: str) -> bytes:
+        return self.endpoint.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def keys(self, prefix: str) -> list[str]:
+        paginator = self.endpoint.client("s3").get_paginator("list_objects_v2")
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
+    def dump(self, directory: Path) -> None:
+        """What a user would inspect: the tables as JSON Lines and the reports as files."""
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_jsonl(directory / "records.jsonl", self.records())
+        _write_jsonl(directory / "jobs.jsonl", sorted(self.jobs(), key=lambda job: job["createdAt"]))
+        for prefix in ("reports/", "rejected/"):
+            for key in self.keys(prefix):
+                target = directory / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.read(key))
+
+    def _scan(self, table: str) -> list[dict[str, Any]]:
+        paginator = self.endpoint.client("dynamodb").get_paginator("scan")
+        return [
+            {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+            for page in paginator.paginate(TableName=table)
+            for item in page.get("Items", [])
+        ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_bytes(b"".join(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n" for row in rows))
+
+
+def samples_dir() -> Path:
+    return ROOT / "samples"
+
+
+def elapsed(start: float) -> str:
+    return f"{time.monotonic() - start:.1f}s"
