@@ -1,0 +1,194 @@
+"""The local Personalize emulator, through unchanged boto3 clients on the local endpoint.
+
+Output lines are compared with the documented formats (seed 002 examples): same structure, compact
+JSON in Personalize's key order, ``<input name>.out`` under the output path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from batchrecs_local.endpoint import LocalEndpoint
+from batchrecs_local.personalize.emulator import Timings
+
+from tests.conftest import FIXTURES
+
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+BUCKET = "emulator-data"
+ROLE = "arn:aws:iam::123456789012:role/personalize"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[LocalEndpoint]:
+    local = LocalEndpoint(timings=Timings(pending=0.3, running=0.3)).start()
+    local.client("s3").create_bucket(Bucket=BUCKET)
+    yield local
+    local.stop()
+
+
+def _run(
+    endpoint: LocalEndpoint, recipe: str, name: str, body: bytes, segment: bool = False, **extra: Any
+) -> dict:
+    s3, personalize = endpoint.client("s3"), endpoint.client("personalize")
+    s3.put_object(Bucket=BUCKET, Key=f"in/{name}/input.json", Body=body)
+    request = {
+        "jobName": name,
+        "solutionVersionArn": endpoint.emulator.solution_versions[recipe],
+        "jobInput": {"s3DataSource": {"path": f"s3://{BUCKET}/in/{name}/input.json"}},
+        "jobOutput": {"s3DataDestination": {"path": f"s3://{BUCKET}/out/{name}/"}},
+        "roleArn": ROLE,
+        **extra,
+    }
+    if segment:
+        arn = personalize.create_batch_segment_job(**request)["batchSegmentJobArn"]
+        describe = lambda: personalize.describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]  # noqa: E731
+    else:
+        arn = personalize.create_batch_inference_job(**request)["batchInferenceJobArn"]
+        describe = lambda: personalize.describe_batch_inference_job(batchInferenceJobArn=arn)[
+            "batchInferenceJob"
+        ]  # noqa: E731
+    statuses = [describe()["status"]]
+    deadline = time.monotonic() + 20
+    while statuses[-1] not in ("ACTIVE", "CREATE FAILED") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (status := describe()["status"]) != statuses[-1]:
+            statuses.append(status)
+    job = describe()
+    job["statuses"] = statuses
+    return job
+
+
+def _out_lines(endpoint: LocalEndpoint, name: str) -> list[bytes]:
+    keys = [
+        o["Key"]
+        for o in endpoint.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=f"out/{name}/")["Contents"]
+    ]
+    assert keys == [f"out/{name}/input.json.out"]
+    return endpoint.client("s3").get_object(Bucket=BUCKET, Key=keys[0])["Body"].read().splitlines()
+
+
+def _compact(line: bytes) -> dict[str, Any]:
+    value = json.loads(line)
+    assert line == json.dumps(value, separators=(",", ":")).encode(), "not byte-for-byte compact JSON"
+    return value
+
+
+def test_user_personalization_job_moves_through_states_and_writes_the_documented_format(endpoint) -> None:
+    # Given the seed's user-personalization input (users unknown to the local model: cold users)
+    body = (FIXTURES / "seed002_user_personalization.in.jsonl").read_bytes()
+    # When a job runs
+    job = _run(endpoint, "aws-user-personalization", "up-seed", body, numResults=25)
+    # Then it went PENDING -> IN_PROGRESS -> ACTIVE and wrote one line per input line, as documented
+    assert job["statuses"] == ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
+    seed = [
+        json.loads(line)
+        for line in (FIXTURES / "seed002_user_personalization.out.jsonl").read_bytes().splitlines()
+    ]
+    lines = [_compact(line) for line in _out_lines(endpoint, "up-seed")]
+    assert [line["input"] for line in lines] == [line["input"] for line in seed]
+    for line, documented in zip(lines, seed, strict=True):
+        assert list(line) == list(documented) == ["input", "output", "error"]
+        assert list(line["output"]) == list(documented["output"]) == ["recommendedItems", "scores"]
+        assert len(line["output"]["recommendedItems"]) == len(line["output"]["scores"]) == 25
+        assert line["output"]["scores"] == sorted(line["output"]["scores"], reverse=True)
+        assert line["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("recipe", "seed", "segment", "output_keys"),
+    [
+        ("aws-popularity-count", "popularity", False, ["recommendedItems"]),
+        ("aws-personalized-ranking", "personalized_ranking", False, ["recommendedItems", "scores"]),
+        ("aws-similar-items", "related_items", False, ["recommendedItems"]),
+        ("aws-item-affinity", "item_affinity", True, ["usersList"]),
+    ],
+)
+def test_every_recipe_answers_the_seed_input_in_its_documented_shape(
+    endpoint, recipe, seed, segment, output_keys
+) -> None:
+    body = (FIXTURES / f"seed002_{seed}.in.jsonl").read_bytes()
+    job = _run(endpoint, recipe, f"seed-{seed.replace('_', '-')}", body, segment=segment)
+    assert job["status"] == "ACTIVE"
+    lines = [_compact(line) for line in _out_lines(endpoint, f"seed-{seed.replace('_', '-')}")]
+    inputs = [json.loads(line) for line in body.splitlines()]
+    assert [line["input"] for line in lines] == inputs
+    for line in lines:
+        if line["error"] is None:
+            assert list(line["output"]) == output_keys
+        else:  # an id the model has never seen: Personalize answers the line with an error
+            assert line["output"] is None and "not found" in line["error"]
+    served = [line for line in lines if line["error"] is None]
+    assert served, "every line failed"
+    if recipe == "aws-personalized-ranking":
+        for line in served:
+            assert sorted(line["output"]["recommendedItems"]) == sorted(line["input"]["itemList"])
+            assert abs(sum(line["output"]["scores"]) - 1) < 1e-3
+
+
+def test_item_attribute_affinity_follows_the_documented_top_level_expression(endpoint) -> None:
+    body = (
+        b'{"itemAttributes": "ITEMS.GENRES = \\"Comedy\\""}\n{"itemAttributes": "ITEMS.colour = \\"red\\""}\n'
+    )
+    job = _run(endpoint, "aws-item-attribute-affinity", "attrs", body, segment=True, numResults=7)
+    assert job["status"] == "ACTIVE"
+    comedy, colour = (_compact(line) for line in _out_lines(endpoint, "attrs"))
+    assert list(comedy) == ["itemAttributes", "output", "error"]
+    assert len(comedy["output"]["usersList"]) == 7
+    assert colour["error"] is not None
+
+
+def test_input_that_does_not_match_the_recipe_fails_the_job(endpoint) -> None:
+    # Given item ids sent to a user-personalization solution (a route pointed at the wrong solution)
+    job = _run(endpoint, "aws-user-personalization", "mismatch", b'{"itemId": "105"}\n')
+    # Then the job fails with a reason, as Personalize does
+    assert job["status"] == "CREATE FAILED"
+    assert "expected field userId" in job["failureReason"]
+
+
+def test_api_errors_have_the_real_codes(endpoint) -> None:
+    personalize = endpoint.client("personalize")
+    base = {
+        "jobName": "errors-1",
+        "solutionVersionArn": endpoint.emulator.solution_versions["aws-user-personalization"],
+        "jobInput": {"s3DataSource": {"path": f"s3://{BUCKET}/missing.json"}},
+        "jobOutput": {"s3DataDestination": {"path": f"s3://{BUCKET}/out/errors/"}},
+        "roleArn": ROLE,
+    }
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.create_batch_inference_job(
+            **{**base, "solutionVersionArn": base["solutionVersionArn"][:-1] + "9"}
+        )
+    with pytest.raises(personalize.exceptions.InvalidInputException):
+        personalize.create_batch_segment_job(**base)  # a user-personalization solution has no segments
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.describe_batch_inference_job(
+            batchInferenceJobArn="arn:aws:personalize:us-east-1:123456789012:batch-inference-job/nope"
+        )
+    personalize.create_batch_inference_job(**base)
+    with pytest.raises(personalize.exceptions.ResourceAlreadyExistsException):
+        personalize.create_batch_inference_job(**base)
+
+
+def test_more_than_five_pending_or_running_jobs_is_a_limit_error() -> None:
+    local = LocalEndpoint(timings=Timings(pending=30, running=30)).start()
+    try:
+        personalize = local.client("personalize")
+        sv = local.emulator.solution_versions["aws-user-personalization"]
+        request = {
+            "solutionVersionArn": sv,
+            "jobInput": {"s3DataSource": {"path": "s3://b/in.json"}},
+            "jobOutput": {"s3DataDestination": {"path": "s3://b/out/"}},
+            "roleArn": ROLE,
+        }
+        for i in range(5):
+            personalize.create_batch_inference_job(jobName=f"limit-{i}", **request)
+        with pytest.raises(personalize.exceptions.LimitExceededException):
+            personalize.create_batch_inference_job(jobName="limit-5", **request)
+        listed = personalize.list_batch_inference_jobs(solutionVersionArn=sv)["batchInferenceJobs"]
+        assert {job["status"] for job in listed} == {"CREATE PENDING"} and len(listed) == 5
+    finally:
+        local.stop()
