@@ -43,14 +43,14 @@ def _run(
         "roleArn": ROLE,
         **extra,
     }
-    if segment:
-        arn = personalize.create_batch_segment_job(**request)["batchSegmentJobArn"]
-        describe = lambda: personalize.describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]  # noqa: E731
-    else:
-        arn = personalize.create_batch_inference_job(**request)["batchInferenceJobArn"]
-        describe = lambda: personalize.describe_batch_inference_job(batchInferenceJobArn=arn)[
-            "batchInferenceJob"
-        ]  # noqa: E731
+    create = personalize.create_batch_segment_job if segment else personalize.create_batch_inference_job
+    arn = create(**request)["batchSegmentJobArn" if segment else "batchInferenceJobArn"]
+
+    def describe() -> dict[str, Any]:
+        if segment:
+            return personalize.describe_batch_segment_job(batchSegmentJobArn=arn)["batchSegmentJob"]
+        return personalize.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"]
+
     statuses = [describe()["status"]]
     deadline = time.monotonic() + 20
     while statuses[-1] not in ("ACTIVE", "CREATE FAILED") and time.monotonic() < deadline:

@@ -1,0 +1,99 @@
+"""``batchrecs local up`` driven by another program, and ``batchrecs demo`` (what ``make demo`` runs)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import SAMPLES, batchrecs
+
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(predicate: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.3)
+    raise AssertionError("condition not reached in time")
+
+
+def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
+    # Given the local cloud started in the foreground
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "batchrecs", "local", "up", "--json", "--port", str(_free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert {"endpoint", "region", "bucket", "recommendations_table", "jobs_table", "event_bus"} <= set(info)
+        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=info["region"])
+        s3 = session.client("s3", endpoint_url=info["endpoint"])
+        ddb = session.client("dynamodb", endpoint_url=info["endpoint"])
+        events = session.client("events", endpoint_url=info["endpoint"])
+
+        def jobs() -> list[dict[str, Any]]:
+            return ddb.scan(TableName=info["jobs_table"])["Items"]
+
+        # When a user drops a file into the bucket with plain boto3
+        s3.put_object(
+            Bucket=info["bucket"], Key="input/home/users.jsonl", Body=(SAMPLES / "home" / "users.jsonl").read_bytes()
+        )
+        # Then it flows to records in the recommendations table
+        _wait(lambda: [j for j in jobs() if j["status"]["S"] == "EXPORTED"])
+        records = ddb.scan(TableName=info["recommendations_table"])["Items"]
+        assert len(records) == 42
+        # When S3's event for that upload is delivered again (at-least-once), Then no second job starts
+        [job] = jobs()
+        event = {
+            "version": "0",
+            "bucket": {"name": info["bucket"]},
+            "object": {"key": "input/home/users.jsonl", "size": 1, "sequencer": job["sourceIdentity"]["S"]},
+            "request-id": "R",
+            "requester": "123456789012",
+            "reason": "PutObject",
+        }
+        events.put_events(Entries=[{"Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps(event)}])
+        time.sleep(3)
+        assert len(jobs()) == 1
+        # When the same file is uploaded again, Then it is a new version and so a new job
+        s3.put_object(
+            Bucket=info["bucket"], Key="input/home/users.jsonl", Body=(SAMPLES / "home" / "users.jsonl").read_bytes()
+        )
+        _wait(lambda: len([j for j in jobs() if j["status"]["S"] == "EXPORTED"]) == 2)
+    finally:
+        # And SIGTERM stops it cleanly
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0, process.stderr.read() if process.stderr else ""
+
+
+def test_demo_runs_every_sample_route_and_shows_records() -> None:
+    result = batchrecs("demo", timeout=300)
+    assert result.code == 0, result.stdout + result.stderr[-3000:]
+    for row in ("home      users.jsonl", "related   items.csv", "ranking   users.json", "home      rejected.jsonl"):
+        assert row in result.stdout
+    assert result.stdout.count("EXPORTED") == 3 and "REJECTED" in result.stdout
+    assert '"sk": "home"' in result.stdout and '"sk": "related"' in result.stdout and '"sk": "ranking"' in result.stdout
+    assert "line 2: expected userId" in result.stdout
+    assert "demo finished" in result.stdout
