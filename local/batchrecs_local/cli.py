@@ -178,27 +178,22 @@ class _OfflineEnviron(dict[str, str]):
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from batchrecs_local.session import LocalCloud
-
-    if not args.file.is_file():
-        print(f"batchrecs: no such file: {args.file}", file=sys.stderr)
-        return 2
-    with LocalCloud(_options(args)) as cloud:
-        key = cloud.upload(args.file, args.route)
-        job = cloud.wait_for([key], args.timeout, on_change=_progress)[key]
-        if args.dump:
-            cloud.dump(args.dump)
-    return _summarise(job, args, out)
+    return _drive(args, out, args.file, lambda cloud: cloud.upload(args.file, args.route))
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
+    return _drive(args, out, args.out_file, lambda cloud: cloud.replay_export(args.out_file, args.route))
+
+
+def _drive(args: argparse.Namespace, out: TextIO, file: Path, start: Any) -> int:
+    """Fresh local cloud: start a job from ``file``, wait for its end state, dump, summarise."""
     from batchrecs_local.session import LocalCloud
 
-    if not args.out_file.is_file():
-        print(f"batchrecs: no such file: {args.out_file}", file=sys.stderr)
+    if not file.is_file():
+        print(f"batchrecs: no such file: {file}", file=sys.stderr)
         return 2
     with LocalCloud(_options(args)) as cloud:
-        key = cloud.replay_export(args.out_file, args.route)
+        key = start(cloud)
         job = cloud.wait_for([key], args.timeout, on_change=_progress)[key]
         if args.dump:
             cloud.dump(args.dump)

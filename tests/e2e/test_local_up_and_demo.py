@@ -46,8 +46,12 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
     try:
         assert process.stdout is not None
         info = json.loads(process.stdout.readline())
-        assert {"endpoint", "region", "bucket", "recommendations_table", "jobs_table", "event_bus"} <= set(info)
-        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=info["region"])
+        assert {"endpoint", "region", "bucket", "recommendations_table", "jobs_table", "event_bus"} <= set(
+            info
+        )
+        session = boto3.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=info["region"]
+        )
         s3 = session.client("s3", endpoint_url=info["endpoint"])
         ddb = session.client("dynamodb", endpoint_url=info["endpoint"])
         events = session.client("events", endpoint_url=info["endpoint"])
@@ -57,7 +61,9 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
 
         # When a user drops a file into the bucket with plain boto3
         s3.put_object(
-            Bucket=info["bucket"], Key="input/home/users.jsonl", Body=(SAMPLES / "home" / "users.jsonl").read_bytes()
+            Bucket=info["bucket"],
+            Key="input/home/users.jsonl",
+            Body=(SAMPLES / "home" / "users.jsonl").read_bytes(),
         )
         # Then it flows to records in the recommendations table
         _wait(lambda: [j for j in jobs() if j["status"]["S"] == "EXPORTED"])
@@ -73,12 +79,16 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
             "requester": "123456789012",
             "reason": "PutObject",
         }
-        events.put_events(Entries=[{"Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps(event)}])
+        events.put_events(
+            Entries=[{"Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps(event)}]
+        )
         time.sleep(3)
         assert len(jobs()) == 1
         # When the same file is uploaded again, Then it is a new version and so a new job
         s3.put_object(
-            Bucket=info["bucket"], Key="input/home/users.jsonl", Body=(SAMPLES / "home" / "users.jsonl").read_bytes()
+            Bucket=info["bucket"],
+            Key="input/home/users.jsonl",
+            Body=(SAMPLES / "home" / "users.jsonl").read_bytes(),
         )
         _wait(lambda: len([j for j in jobs() if j["status"]["S"] == "EXPORTED"]) == 2)
     finally:
@@ -91,9 +101,18 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
 def test_demo_runs_every_sample_route_and_shows_records() -> None:
     result = batchrecs("demo", timeout=300)
     assert result.code == 0, result.stdout + result.stderr[-3000:]
-    for row in ("home      users.jsonl", "related   items.csv", "ranking   users.json", "home      rejected.jsonl"):
+    for row in (
+        "home      users.jsonl",
+        "related   items.csv",
+        "ranking   users.json",
+        "home      rejected.jsonl",
+    ):
         assert row in result.stdout
     assert result.stdout.count("EXPORTED") == 3 and "REJECTED" in result.stdout
-    assert '"sk": "home"' in result.stdout and '"sk": "related"' in result.stdout and '"sk": "ranking"' in result.stdout
+    assert (
+        '"sk": "home"' in result.stdout
+        and '"sk": "related"' in result.stdout
+        and '"sk": "ranking"' in result.stdout
+    )
     assert "line 2: expected userId" in result.stdout
     assert "demo finished" in result.stdout
