@@ -5,6 +5,7 @@
     batchrecs local run FILE --route NAME [--routes ROUTES.yaml] [--dump DIR] [--json]
     batchrecs local export OUT_FILE --route NAME [--routes ROUTES.yaml] [--dump DIR] [--json]
     batchrecs validate FILE (--route NAME | --kind KIND) [--routes ROUTES.yaml] [--json]
+    batchrecs redrive-chunks --dlq-url URL --queue-url URL
 
 The functions' own logs go to stderr, so stdout holds only what a command prints (one JSON object
 with ``--json``).
@@ -79,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     _route_options(export)
     export.set_defaults(run=_export)
 
+    redrive = commands.add_parser(
+        "redrive-chunks", help="move dead-lettered export chunks back to the chunks queue (AWS or local)"
+    )
+    redrive.add_argument("--dlq-url", required=True, help="the stack's ChunksDeadLetterQueueUrl output")
+    redrive.add_argument("--queue-url", required=True, help="the chunks queue")
+    redrive.set_defaults(run=_redrive)
+
     validate = commands.add_parser("validate", help="validate a file offline, as the submit function would")
     validate.add_argument("file", type=Path)
     target = validate.add_mutually_exclusive_group(required=True)
@@ -95,6 +103,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs")
     parser.add_argument("--job-seconds", type=float, default=1.0, help="emulated job run time")
+    parser.add_argument(
+        "--chunk-bytes", type=int, default=1 << 20, help="export chunk size (the template's ExportChunkBytes)"
+    )
 
 
 def _route_options(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +126,7 @@ def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -
         routes_file=getattr(args, "routes", None),
         timings=Timings(pending=job_seconds / 2, running=job_seconds),
         log_level="INFO" if args.verbose else "WARNING",
+        chunk_bytes=getattr(args, "chunk_bytes", 1 << 20),
     )
 
 
@@ -177,6 +189,14 @@ class _OfflineEnviron(dict[str, str]):
 # ---------------------------------------------------------------------------------------- local
 
 
+def _redrive(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs.aws.sqs import redrive
+
+    moved = redrive(args.dlq_url, args.queue_url)
+    print(f"moved {moved} chunk messages back to {args.queue_url}", file=out)
+    return 0
+
+
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     return _drive(args, out, args.file, lambda cloud: cloud.upload(args.file, args.route))
 
@@ -229,6 +249,7 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "duplicates": validation.get("duplicates", 0),
         "rejected": job["status"] == "REJECTED",
         "report": report,
+        "chunks": export.get("chunks", 0),
         "failure_reason": job.get("failureReason"),
     }
 

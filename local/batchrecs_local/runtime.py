@@ -23,7 +23,10 @@ from types import ModuleType
 from typing import Any
 
 from batchrecs_local.endpoint import ACCOUNT, CREDENTIALS, REGION, LocalEndpoint
-from batchrecs_local.stack import FunctionSpec, Stack
+from batchrecs_local.stack import FunctionSpec, QueueSource, Stack
+
+# Short polls with a pause: moto's long polling (WaitTimeSeconds) spins a CPU while it waits.
+POLL_INTERVAL = 0.2
 
 
 @dataclass
@@ -68,6 +71,9 @@ class LocalRuntime:
             self._handlers[spec.logical_id] = _load(spec)
         for delivery in self._stack.deliveries:
             self._spawn(f"poll-{delivery.rule}", self._poll, delivery.function, delivery.queue_url)
+        for source in self._stack.queue_sources:
+            for worker in range(source.concurrency):
+                self._spawn(f"sqs-{source.function}-{worker}", self._poll_batches, source)
         for schedule in self._stack.schedules:
             self._spawn(f"tick-{schedule.rule}", self._ticker, schedule.function, schedule.rule)
         return self
@@ -108,11 +114,13 @@ class LocalRuntime:
         sqs = self._endpoint.client("sqs")
         while not self._stopping.is_set():
             try:
-                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)
             except Exception:  # noqa: BLE001 - the endpoint is shutting down
                 if self._stopping.is_set():
                     return
                 raise
+            if not messages.get("Messages"):
+                self._stopping.wait(POLL_INTERVAL)
             for message in messages.get("Messages", []):
                 event = json.loads(message["Body"])
                 event.setdefault("account", ACCOUNT)  # moto leaves it out of events put on a bus
@@ -122,6 +130,36 @@ class LocalRuntime:
                     traceback.print_exc(file=sys.stdout)  # the functions' log
                     continue
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _poll_batches(self, source: QueueSource) -> None:
+        """An SQS event source mapping: batches in, failed records (or the whole batch) left to retry."""
+        sqs = self._endpoint.client("sqs")
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=source.queue_url,
+                    MaxNumberOfMessages=min(source.batch_size, 10),
+                    AttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:  # noqa: BLE001 - the endpoint is shutting down
+                if self._stopping.is_set():
+                    return
+                raise
+            if not messages:
+                self._stopping.wait(POLL_INTERVAL)
+                continue
+            event = {"Records": [_sqs_record(message, source.queue_arn) for message in messages]}
+            try:
+                response = self.invoke(source.function, event) or {}
+            except Exception:  # noqa: BLE001 - the whole batch comes back after the visibility timeout
+                traceback.print_exc(file=sys.stdout)
+                continue
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+            if not source.report_failures:
+                failed = set()
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _ticker(self, function: str, rule: str) -> None:
         while not self._stopping.wait(self._tick):
@@ -140,6 +178,20 @@ class LocalRuntime:
                 self.invoke(function, event)
             except Exception:  # noqa: BLE001 - a failed tick is retried by the next one, as on AWS
                 traceback.print_exc(file=sys.stdout)
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
 
 
 def _apply_environment(stack: Stack, endpoint: LocalEndpoint, overrides: dict[str, str]) -> None:

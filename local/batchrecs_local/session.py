@@ -37,6 +37,7 @@ class Options:
     timings: Timings = Timings(pending=0.5, running=1.0)
     tick_seconds: float = 0.5
     log_level: str = "WARNING"
+    chunk_bytes: int = 1 << 20  # the template's ExportChunkBytes, small locally to show the fan-out
 
 
 class LocalCloud:
@@ -50,9 +51,9 @@ class LocalCloud:
         self.endpoint.start()
         try:
             solutions = self.endpoint.emulator.solution_versions
-            self.stack = deploy(
-                self.endpoint, {param: solutions[recipe] for param, recipe in TEMPLATE_SOLUTIONS.items()}
-            )
+            parameters = {param: solutions[recipe] for param, recipe in TEMPLATE_SOLUTIONS.items()}
+            parameters["ExportChunkBytes"] = str(self.options.chunk_bytes)
+            self.stack = deploy(self.endpoint, parameters)
             overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level}
             if self.options.routes_file is not None:
                 overrides["ROUTES_FILE"] = str(self.options.routes_file.resolve())
@@ -208,6 +209,8 @@ def _plain(value: Any) -> Any:
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, list):
         return [_plain(item) for item in value]
+    if isinstance(value, set):
+        return sorted(_plain(item) for item in value)
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     return value

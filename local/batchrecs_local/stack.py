@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 LAYER_MOUNT = "/opt/python/"
 LOCAL_CODE_BUCKET = "local-code"
+LOCAL_VISIBILITY_CAP = 5  # seconds: a failed message comes back quickly instead of after hours
+LOCAL_CONCURRENCY_CAP = 4
 
 
 @dataclass
@@ -47,6 +49,18 @@ class Delivery:
 
 
 @dataclass
+class QueueSource:
+    """An SQS event source mapping: the runtime polls the queue and invokes with batches."""
+
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    concurrency: int
+    report_failures: bool
+
+
+@dataclass
 class Schedule:
     function: str
     rule: str
@@ -62,6 +76,7 @@ class Stack:
     deliveries: list[Delivery] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     topic_queues: dict[str, str] = field(default_factory=dict)  # SNS topic ARN -> stand-in queue URL
+    queue_sources: list[QueueSource] = field(default_factory=list)
 
 
 class _Name:
@@ -92,8 +107,10 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
         "AWS::SNS::Topic": _create_topic,
         "AWS::Events::EventBus": _create_bus,
     }
-    for resource_type, create in creators.items():  # dependencies first: queues before rules, etc.
-        for logical_id, resource in resources.items():
+    # dependencies first: buckets, tables, queues (dead-letter queues before the queues using them)...
+    ordered = sorted(resources.items(), key=lambda item: "RedrivePolicy" in item[1].get("Properties", {}))
+    for resource_type, create in creators.items():
+        for logical_id, resource in ordered:
             if resource["Type"] == resource_type:
                 create(endpoint, resolver, logical_id, resource.get("Properties", {}))
     retries = {
@@ -108,6 +125,9 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::Events::Rule":
             _create_rule(endpoint, resolver, stack, logical_id, resource["Properties"])
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            _queue_source(resolver, stack, resource["Properties"])
     stack.physical = dict(resolver.physical)
     template = yaml_parse(TEMPLATE.read_text())
     stack.outputs = {
@@ -275,6 +295,8 @@ def _create_queue(
         for key, value in props.items()
         if key in ("MessageRetentionPeriod", "VisibilityTimeout", "RedrivePolicy", "DelaySeconds")
     }
+    if int(attributes.get("VisibilityTimeout", 30)) > LOCAL_VISIBILITY_CAP:
+        attributes["VisibilityTimeout"] = str(LOCAL_VISIBILITY_CAP)
     name = resolver._name(logical_id)
     resolver.queue_urls[logical_id] = endpoint.client("sqs").create_queue(
         QueueName=name, Attributes=attributes
@@ -358,3 +380,28 @@ def _create_rule(
     )
     if targets:
         events.put_targets(Rule=rule, EventBusName=bus, Targets=targets)
+
+
+def _queue_source(resolver: _Resolver, stack: Stack, props: dict[str, Any]) -> None:
+    arn = str(resolver.resolve(props["EventSourceArn"]))
+    if ":sqs:" not in arn:
+        raise NotImplementedError(f"event source {arn} is not emulated locally")
+    name = (
+        resolver.ref(props["FunctionName"])
+        if isinstance(props["FunctionName"], str)
+        else str(resolver.resolve(props["FunctionName"]))
+    )
+    function = next(spec for spec in stack.functions.values() if spec.name == name)
+    queue_name = arn.rsplit(":", 1)[-1]
+    logical = next(key for key, physical in resolver.physical.items() if physical == queue_name)
+    concurrency = int(resolver.resolve(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)))
+    stack.queue_sources.append(
+        QueueSource(
+            function=function.logical_id,
+            queue_url=resolver.queue_urls[logical],
+            queue_arn=arn,
+            batch_size=int(props.get("BatchSize", 10)),
+            concurrency=min(concurrency, LOCAL_CONCURRENCY_CAP),
+            report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+        )
+    )

@@ -23,7 +23,9 @@ class Result:
     @property
     def json(self) -> dict[str, Any]:
         lines = self.stdout.strip().splitlines()
-        assert len(lines) == 1, f"expected one JSON line on stdout, got: {self.stdout!r}"
+        assert len(lines) == 1, (
+            f"expected one JSON line on stdout, got: {self.stdout!r}\n{self.stderr[-4000:]}"
+        )
         return json.loads(lines[0])
 
 

@@ -52,8 +52,33 @@ def test_related_route_reports_the_skipped_row_and_the_unknown_item(tmp_path: Pa
     job_name = result.json["job_name"]
     validation = (tmp_path / "reports" / job_name / "validation.json").read_text()
     assert '"line": 18' in validation and "2 values" in validation
-    [error] = read_jsonl(tmp_path / "reports" / job_name / "errors.jsonl")
+    [report] = (tmp_path / "reports" / job_name / "errors").iterdir()
+    [error] = read_jsonl(report)
     assert error["reason"] == "Personalize error: Item 999999 not found in the training data"
+
+
+def test_export_fans_out_over_several_chunks_and_workers(tmp_path: Path) -> None:
+    # Given chunks of 1 KiB, so the 42-user output (about 15 KiB) is split over many worker invocations
+    result = batchrecs(
+        "local",
+        "run",
+        SAMPLES / "home" / "users.jsonl",
+        "--route",
+        "home",
+        "--chunk-bytes",
+        "1024",
+        "--json",
+        "--dump",
+        tmp_path,
+    )
+    assert result.code == 0, result.stderr[-3000:]
+    summary = result.json
+    # Then every line was exported exactly once across the chunks
+    assert summary["chunks"] > 5
+    assert (summary["lines"], summary["records_written"], summary["lines_failed"]) == (42, 42, 0)
+    assert len({record["pk"] for record in read_jsonl(tmp_path / "records.jsonl")}) == 42
+    [job] = read_jsonl(tmp_path / "jobs.jsonl")
+    assert len(job["chunksDone"]) == summary["chunks"]
 
 
 def test_rejected_file_exits_1_with_a_line_numbered_report(tmp_path: Path) -> None:

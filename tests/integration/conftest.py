@@ -43,6 +43,7 @@ class Cloud:
     events: Any
     sqs: Any
     tap_url: str
+    chunks_url: str
     seen: list[dict[str, Any]] = field(default_factory=list)
 
     def put(self, key: str, body: bytes) -> dict[str, Any]:
@@ -88,6 +89,8 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("ROUTES_FILE", str(ROOT / "config" / "routes.yaml"))
     monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
+    monkeypatch.setenv("EXPORT_CHUNK_BYTES", "64")  # tiny chunks: every multi-line file fans out
+    monkeypatch.setenv("CHUNK_MAX_RECEIVES", "3")
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
@@ -136,7 +139,9 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
         ]
         events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["batchrecs"]}))
         events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
-        yield Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url)
+        chunks_url = sqs.create_queue(QueueName="chunks")["QueueUrl"]
+        monkeypatch.setenv("CHUNKS_QUEUE_URL", chunks_url)
+        yield Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url, chunks_url=chunks_url)
 
 
 @pytest.fixture
@@ -162,13 +167,17 @@ def load_handler(name: str) -> ModuleType:
 def invoke(monkeypatch: pytest.MonkeyPatch, personalize: tuple[Any, Stubber]) -> Callable[[str, dict], dict]:
     """Invoke a function's real handler; only its Personalize client is the stubbed one."""
     from batchrecs import compose
-    from batchrecs.settings import ExportSettings, MonitorSettings, SubmitSettings
+    from batchrecs.settings import ExportSettings, ExportWorkerSettings, MonitorSettings, SubmitSettings
 
     client, _ = personalize
     builders = {
         "submit": ("submitter", lambda: compose.build_submitter(SubmitSettings(), client)),  # type: ignore[call-arg]
         "monitor": ("monitor", lambda: compose.build_monitor(MonitorSettings(), client)),  # type: ignore[call-arg]
-        "export": ("exporter", lambda: compose.build_exporter(ExportSettings())),  # type: ignore[call-arg]
+        "export": ("planner", lambda: compose.build_planner(ExportSettings())),  # type: ignore[call-arg]
+        "export_worker": (
+            "chunk_exporter",
+            lambda: compose.build_chunk_exporter(ExportWorkerSettings()),  # type: ignore[call-arg]
+        ),
     }
 
     def call(name: str, event: dict) -> dict:
@@ -178,6 +187,31 @@ def invoke(monkeypatch: pytest.MonkeyPatch, personalize: tuple[Any, Stubber]) ->
         return module.handler(copy.deepcopy(event), LambdaContext())
 
     return call
+
+
+def sqs_event(messages: list[dict[str, Any]], receive_count: int = 1) -> dict[str, Any]:
+    """An SQS event source batch, as Lambda delivers it, from received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": "0",
+                    "SenderId": "x",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:chunks",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
 
 
 def sample_event(name: str) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Export handler: an ACTIVE event -> the job's .out files -> records in DynamoDB, errors reported."""
+"""Export: an ACTIVE event -> planner -> chunk messages -> workers -> records in DynamoDB, errors reported.
+
+Chunks are 64 bytes here (EXPORT_CHUNK_BYTES), so every multi-line file is split across many workers.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
+from batchrecs.errors import ExportError
 from batchrecs.jobs.naming import job_name
 
 from tests.conftest import FIXTURES
-from tests.integration.conftest import Cloud, object_created, sample_event
+from tests.integration.conftest import Cloud, object_created, sample_event, sqs_event
 
 SEED_OUT = (FIXTURES / "seed002_user_personalization.out.jsonl").read_bytes()
 SEED_BAD = (FIXTURES / "seed000_user_personalization.out.jsonl").read_bytes().splitlines()[0]
 ERROR_LINE = b'{"input": {"userId": "999"}, "output": null, "error": "User not found in the training data"}'
 LATER_663 = b'{"input": {"userId": "663"}, "output": {"recommendedItems": ["1", "2"], "scores": [0.9, 0.1]}, "error": null}'
-EVENT_TIME = datetime(2026, 11, 23, 6, 0, 0, tzinfo=UTC)
 
 
 def _active_job(cloud: Cloud, stubber: Any, invoke: Any) -> tuple[str, dict[str, Any]]:
@@ -35,19 +39,53 @@ def _active_job(cloud: Cloud, stubber: Any, invoke: Any) -> tuple[str, dict[str,
     return name, event
 
 
-def test_active_job_becomes_records_exactly_as_specified(cloud: Cloud, personalize, invoke) -> None:
+def _drain(cloud: Cloud, invoke: Any, batch: int = 3) -> list[dict[str, Any]]:
+    """Deliver every chunk message to the worker handler, in batches, as the event source would."""
+    responses = []
+    while messages := cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=batch).get(
+        "Messages"
+    ):
+        response = invoke("export_worker", sqs_event(messages))
+        responses.append(response)
+        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"])
+    return responses
+
+
+def _plain_job(cloud: Cloud, name: str) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return {k: TypeDeserializer().deserialize(v) for k, v in cloud.job(name).items()}
+
+
+def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
+    cloud: Cloud, personalize, invoke
+) -> None:
     # Given a finished job whose .out holds the seed lines, a Personalize error line, an invalid-JSON
     # line from the older guide, and a later line for user 663
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     out = SEED_OUT + ERROR_LINE + b"\n" + SEED_BAD + b"\n" + LATER_663 + b"\n"
-    cloud.put(f"output/home/{name}/users.jsonl.out", out)
+    key = f"output/home/{name}/users.jsonl.out"
+    cloud.put(key, out)
     cloud.put(f"output/home/{name}/_SUCCESS", b"")  # not a .out file: not read
-    # When the export handler gets the ACTIVE event
-    result = invoke("export", event)
+    # When the planner gets the ACTIVE event and the workers get its chunks
+    planned = invoke("export", event)
+    assert planned["status"] == "EXPORTING"
+    assert planned["chunks"] == -(-len(out) // 64)
+    _drain(cloud, invoke)
     # Then every usable line is one record, the later line for 663 wins, and counts add up
-    assert result["status"] == "EXPORTED"
-    assert (result["lines"], result["recordsWritten"], result["linesFailed"]) == (6, 4, 2)
+    job = _plain_job(cloud, name)
+    assert job["status"] == "EXPORTED"
+    assert job["export"] == {
+        "lines": 6,
+        "recordsWritten": 4,
+        "linesFailed": 2,
+        "chunks": planned["chunks"],
+        "errorsReport": f"s3://batchrecs-data/reports/{name}/errors/",
+    }
     records = cloud.records()
     assert set(records) == {("4638", "home"), ("663", "home"), ("3384", "home")}
     first = orjson.loads(SEED_OUT.splitlines()[0])
@@ -63,37 +101,55 @@ def test_active_job_becomes_records_exactly_as_specified(cloud: Cloud, personali
         "expiresAt": {"N": str(expires)},
     }
     assert records[("663", "home")]["items"] == {"L": [{"S": "1"}, {"S": "2"}]}
-    # And the unusable lines are reported with file, line number and reason
-    errors = [orjson.loads(line) for line in cloud.read(f"reports/{name}/errors.jsonl").splitlines()]
+    # And the unusable lines are reported with file, byte offset and reason
+    errors = sorted(
+        (
+            orjson.loads(line)
+            for k in cloud.keys(f"reports/{name}/errors/")
+            for line in cloud.read(k).splitlines()
+        ),
+        key=lambda e: e["offset"],
+    )
     assert errors == [
         {
-            "file": f"output/home/{name}/users.jsonl.out",
-            "line": 4,
+            "file": key,
+            "offset": len(SEED_OUT),
             "reason": "Personalize error: User not found in the training data",
         },
-        {"file": f"output/home/{name}/users.jsonl.out", "line": 5, "reason": "not valid JSON"},
+        {"file": key, "offset": len(SEED_OUT) + len(ERROR_LINE) + 1, "reason": "not valid JSON"},
     ]
-    # And the job holds the counts, and one completion event was published
-    job = cloud.job(name)
-    assert job["status"]["S"] == "EXPORTED"
-    assert job["export"]["M"]["recordsWritten"]["N"] == "4"
+    # And exactly one completion event was published
     [completed] = cloud.published()
     assert completed["detail-type"] == "Batch Export Completed"
-    assert completed["detail"]["status"] == "EXPORTED"
-    assert (completed["detail"]["lines"], completed["detail"]["linesFailed"]) == (6, 2)
-    assert completed["detail"]["errorsReport"] == f"s3://batchrecs-data/reports/{name}/errors.jsonl"
+    assert (
+        completed["detail"]["status"],
+        completed["detail"]["lines"],
+        completed["detail"]["linesFailed"],
+    ) == (
+        "EXPORTED",
+        6,
+        2,
+    )
 
 
-def test_second_delivery_of_the_active_event_does_not_double_count(cloud: Cloud, personalize, invoke) -> None:
+def test_redelivered_events_and_chunks_do_not_double_count(cloud: Cloud, personalize, invoke) -> None:
+    # Given an export whose ACTIVE event arrives twice, so every chunk is sent twice
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
     first = invoke("export", event)
     second = invoke("export", event)
-    assert first == second
-    assert first["recordsWritten"] == 3
+    assert first["chunks"] == second["chunks"]
+    # When the workers get every message
+    _drain(cloud, invoke)
+    # Then each chunk was counted once, and the completion event was published once
+    job = _plain_job(cloud, name)
+    assert (job["status"], job["export"]["lines"], job["export"]["recordsWritten"]) == ("EXPORTED", 3, 3)
+    assert len(job["chunksDone"]) == first["chunks"]
     assert len(cloud.records()) == 3
     assert len(cloud.published()) == 1
+    # And an ACTIVE event after the export is a no-op
+    assert invoke("export", event)["status"] == "EXPORTED"
 
 
 def test_export_started_before_the_monitor_saved_active_still_runs(cloud: Cloud, personalize, invoke) -> None:
@@ -110,25 +166,45 @@ def test_export_started_before_the_monitor_saved_active_still_runs(cloud: Cloud,
     event = sample_event("job_state_change_active.json")
     event["detail"].update(jobName=name, outputPath=f"s3://batchrecs-data/output/home/{name}/")
     # When the export runs, Then it exports
-    assert invoke("export", event)["status"] == "EXPORTED"
+    invoke("export", event)
+    _drain(cloud, invoke)
+    assert _plain_job(cloud, name)["status"] == "EXPORTED"
 
 
 def test_missing_output_fails_the_export_visibly(cloud: Cloud, personalize, invoke) -> None:
-    import pytest
-    from batchrecs.errors import ExportError
-
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     with pytest.raises(ExportError, match="no .out files"):
         invoke("export", event)
-    job = cloud.job(name)
-    assert job["status"]["S"] == "EXPORT_FAILED"
-    assert "no .out files" in job["failureReason"]["S"]
+    job = _plain_job(cloud, name)
+    assert job["status"] == "EXPORT_FAILED"
+    assert "no .out files" in job["failureReason"]
     [completed] = cloud.published()
     assert completed["detail"]["status"] == "EXPORT_FAILED"
     # And a retry after the output appears succeeds
     cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
-    assert invoke("export", event)["status"] == "EXPORTED"
+    invoke("export", event)
+    _drain(cloud, invoke)
+    assert _plain_job(cloud, name)["status"] == "EXPORTED"
+
+
+def test_a_chunk_of_a_file_that_changed_fails_alone_and_is_retried(cloud: Cloud, personalize, invoke) -> None:
+    # Given a planned export whose output file is then replaced (its ETag changes)
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    key = f"output/home/{name}/users.jsonl.out"
+    cloud.put(key, SEED_OUT)
+    invoke("export", event)
+    cloud.put(key, SEED_OUT + b"\n")
+    # When a worker gets a batch of its chunks, Then the invocation fails (every record failed), so the
+    # messages stay on the queue for a retry, and nothing was counted
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    messages = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=2)["Messages"]
+    with pytest.raises(BatchProcessingError, match="changed since the export was planned"):
+        invoke("export_worker", sqs_event(messages))
+    job = _plain_job(cloud, name)
+    assert (job["status"], job.get("chunksDone")) == ("EXPORTING", None)
 
 
 def test_related_items_records_are_keyed_by_item(cloud: Cloud, personalize, invoke) -> None:
@@ -151,6 +227,48 @@ def test_related_items_records_are_keyed_by_item(cloud: Cloud, personalize, invo
         outputPath=f"s3://batchrecs-data/output/related/{name}/",
     )
     invoke("export", event)
+    _drain(cloud, invoke)
     records = cloud.records()
     assert set(records) == {("105", "related"), ("106", "related"), ("441", "related")}
     assert "scores" not in records[("105", "related")]
+    assert _plain_job(cloud, name)["export"]["lines"] == 3
+
+
+def test_a_chunk_that_uses_up_its_retries_fails_the_job_until_redriven(
+    cloud: Cloud, personalize, invoke
+) -> None:
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from batchrecs.aws.sqs import redrive
+
+    # Given a planned export whose output file is then replaced, so one chunk keeps failing
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    key = f"output/home/{name}/users.jsonl.out"
+    cloud.put(key, SEED_OUT)
+    invoke("export", event)
+    cloud.put(key, b"replaced\n")
+    [message] = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
+    chunk_id = orjson.loads(message["Body"])["chunkId"]
+    # When it fails on its last allowed receive (CHUNK_MAX_RECEIVES = 3)
+    with pytest.raises(BatchProcessingError):
+        invoke("export_worker", sqs_event([message], receive_count=3))
+    # Then the job shows which chunk failed and why, and the failure is published
+    job = _plain_job(cloud, name)
+    assert job["status"] == "EXPORT_FAILED"
+    assert job["chunksFailed"] == {chunk_id}
+    assert job["failureReason"].startswith(f"chunk {chunk_id}: ObjectChangedError")
+    [failed] = cloud.published()
+    assert (failed["detail"]["status"], failed["detail"]["failureReason"]) == (
+        "EXPORT_FAILED",
+        job["failureReason"],
+    )
+    # When the cause is fixed and the dead-lettered message is re-driven with the rest
+    cloud.put(key, SEED_OUT)  # same bytes, same ETag as planned
+    dlq = cloud.sqs.create_queue(QueueName="chunks-dlq")["QueueUrl"]
+    cloud.sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+    cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"])
+    assert redrive(dlq, cloud.chunks_url, client=cloud.sqs) == 1
+    _drain(cloud, invoke)
+    # Then every chunk is counted once and the job ends EXPORTED
+    job = _plain_job(cloud, name)
+    assert (job["status"], job["export"]["recordsWritten"], job.get("chunksFailed")) == ("EXPORTED", 3, None)

@@ -15,10 +15,11 @@ from batchrecs.aws.events import EventBridgePublisher
 from batchrecs.aws.jobs_table import DynamoDBJobStore
 from batchrecs.aws.personalize import PersonalizeBatchJobs
 from batchrecs.aws.s3 import S3Objects
-from batchrecs.export.service import Exporter
+from batchrecs.aws.sqs import SqsChunkQueue
+from batchrecs.export.service import ChunkExporter, ExportPlanner
 from batchrecs.monitor.service import Monitor
 from batchrecs.routes.config import load_routes
-from batchrecs.settings import ExportSettings, MonitorSettings, SubmitSettings
+from batchrecs.settings import ExportSettings, ExportWorkerSettings, MonitorSettings, SubmitSettings
 from batchrecs.sinks.dynamodb import DynamoDBRecordSink
 from batchrecs.submit.service import Submitter, Upload
 
@@ -43,8 +44,19 @@ def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> 
     )
 
 
-def build_exporter(settings: ExportSettings) -> Exporter:
-    return Exporter(
+def build_planner(settings: ExportSettings) -> ExportPlanner:
+    return ExportPlanner(
+        routes=load_routes(settings.routes_file),
+        jobs=DynamoDBJobStore(settings.jobs_table_name),
+        objects=S3Objects(),
+        queue=SqsChunkQueue(settings.chunks_queue_url),
+        events=EventBridgePublisher(settings.event_bus_name),
+        chunk_bytes=settings.export_chunk_bytes,
+    )
+
+
+def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
+    return ChunkExporter(
         routes=load_routes(settings.routes_file),
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         objects=S3Objects(),
@@ -64,8 +76,18 @@ def monitor() -> Monitor:
 
 
 @cache
-def exporter() -> Exporter:
-    return build_exporter(ExportSettings())  # type: ignore[call-arg]
+def planner() -> ExportPlanner:
+    return build_planner(ExportSettings())  # type: ignore[call-arg]
+
+
+@cache
+def worker_settings() -> ExportWorkerSettings:
+    return ExportWorkerSettings()  # type: ignore[call-arg]
+
+
+@cache
+def chunk_exporter() -> ChunkExporter:
+    return build_chunk_exporter(worker_settings())
 
 
 def upload_from_event(event: S3EventNotificationEventBridgeModel) -> Upload:

@@ -37,6 +37,10 @@ class ExportError(BatchrecsError):
     """The export of a finished job could not complete."""
 
 
+class ObjectChangedError(ExportError):
+    """An output file changed between planning and reading a chunk of it (its ETag no longer matches)."""
+
+
 class WriteRetriesExhausted(ExportError):
     """Items stayed unprocessed after every retry; they were not written."""
 

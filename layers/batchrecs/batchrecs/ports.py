@@ -3,11 +3,12 @@ tests implement them with recording fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from batchrecs.formats.events import ChunkMessage
 from batchrecs.jobs.model import Inflight, Job
 from batchrecs.routes.config import JobKind
 
@@ -27,6 +28,18 @@ class JobStore(Protocol):
         """Jobs waiting to be submitted (QUEUED) or running in Personalize (RUNNING), oldest first."""
         ...
 
+    def record_chunk(self, job_name: str, chunk_id: str, counts: Mapping[str, int]) -> Job | None:
+        """Add a finished chunk's counts to the job once; None if that chunk was already counted."""
+        ...
+
+    def record_chunk_failure(self, job_name: str, chunk_id: str, reason: str) -> Job:
+        """Mark a chunk as given up (dead-lettered): the job is EXPORT_FAILED until it is re-driven."""
+        ...
+
+
+class ChunkQueue(Protocol):
+    def send(self, messages: list[ChunkMessage]) -> None: ...
+
 
 class ObjectWriter(Protocol):
     """A streaming upload: ``write`` parts, then ``close`` to publish the object or ``abort``."""
@@ -40,10 +53,27 @@ class ObjectWriter(Protocol):
     def abort(self) -> None: ...
 
 
+class ObjectInfo(Protocol):
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def etag(self) -> str: ...
+
+
 class ObjectStore(Protocol):
     def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]: ...
 
+    def iter_range(self, bucket: str, key: str, start: int, if_match: str) -> Iterator[bytes]:
+        """Stream the object from byte ``start`` to its end, only if its ETag is still ``if_match``."""
+        ...
+
     def list_keys(self, bucket: str, prefix: str, suffix: str = "") -> list[str]: ...
+
+    def list_objects(self, bucket: str, prefix: str, suffix: str = "") -> Sequence[ObjectInfo]: ...
 
     def put_json(self, bucket: str, key: str, value: Mapping[str, Any]) -> None: ...
 

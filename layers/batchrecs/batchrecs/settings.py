@@ -27,4 +27,12 @@ class MonitorSettings(_Settings):
 
 
 class ExportSettings(_Settings):
+    """The planner: fans a finished job's output out to the chunks queue."""
+
+    chunks_queue_url: str = Field(min_length=1)
+    export_chunk_bytes: int = Field(ge=1)
+
+
+class ExportWorkerSettings(_Settings):
     recommendations_table_name: str = Field(min_length=1)
+    chunk_max_receives: int = Field(ge=1)  # the chunks queue's maxReceiveCount

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -68,6 +68,46 @@ class DynamoDBJobStore:
                 raise JobConflictError(f"job {job.jobName} is no longer {expected_status}") from exc
             raise
 
+    def record_chunk(self, job_name: str, chunk_id: str, counts: Mapping[str, int]) -> Job | None:
+        names = {"lines": "exportLines", "written": "exportWritten", "failed": "exportFailed"}
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"jobName": {"S": job_name}},
+                UpdateExpression="ADD chunksDone :chunk, "
+                + ", ".join(f"{names[k]} :{k}" for k in names)
+                + " DELETE chunksFailed :chunk",
+                ConditionExpression="attribute_exists(jobName) AND NOT contains(chunksDone, :id)",
+                ExpressionAttributeValues={
+                    ":chunk": {"SS": [chunk_id]},
+                    ":id": {"S": chunk_id},
+                    **{f":{k}": {"N": str(int(counts.get(k, 0)))} for k in names},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _from_item(response["Attributes"])
+
+    def record_chunk_failure(self, job_name: str, chunk_id: str, reason: str) -> Job:
+        response = self._client.update_item(
+            TableName=self._table,
+            Key={"jobName": {"S": job_name}},
+            UpdateExpression="ADD chunksFailed :chunk SET #status = :failed, failureReason = :reason",
+            ConditionExpression="attribute_exists(jobName) AND NOT contains(chunksDone, :id)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":chunk": {"SS": [chunk_id]},
+                ":id": {"S": chunk_id},
+                ":failed": {"S": "EXPORT_FAILED"},
+                ":reason": {"S": reason[:1000]},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _from_item(response["Attributes"])
+
     def inflight(self, state: Inflight) -> Iterator[Job]:
         paginator = self._client.get_paginator("query")
         for page in paginator.paginate(
@@ -82,7 +122,8 @@ class DynamoDBJobStore:
 
 
 def _to_item(job: Job) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in job.model_dump(exclude_none=True).items()}
+    values = job.model_dump(exclude_none=True)
+    return {name: _serializer.serialize(value) for name, value in values.items() if value != set()}
 
 
 def _from_item(item: dict[str, Any]) -> Job:

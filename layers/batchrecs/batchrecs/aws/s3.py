@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import boto3
 import orjson
+from botocore.exceptions import ClientError
+
+from batchrecs.errors import ObjectChangedError
 
 READ_CHUNK = 1 << 20
 PART_SIZE = 8 << 20  # S3 parts are at least 5 MiB, except the last
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
 
 
 class S3Objects:
@@ -28,11 +39,32 @@ class S3Objects:
         finally:
             body.close()
 
+    def iter_range(self, bucket: str, key: str, start: int, if_match: str) -> Iterator[bytes]:
+        try:
+            body = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-", IfMatch=if_match)[
+                "Body"
+            ]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+                raise ObjectChangedError(f"s3://{bucket}/{key} changed since the export was planned") from exc
+            raise
+        try:
+            yield from body.iter_chunks(READ_CHUNK)
+        finally:
+            body.close()
+
     def list_keys(self, bucket: str, prefix: str, suffix: str = "") -> list[str]:
-        keys: list[str] = []
+        return [info.key for info in self.list_objects(bucket, prefix, suffix)]
+
+    def list_objects(self, bucket: str, prefix: str, suffix: str = "") -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
         for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(suffix))
-        return sorted(keys)
+            found.extend(
+                ObjectInfo(item["Key"], int(item["Size"]), item["ETag"])
+                for item in page.get("Contents", [])
+                if item["Key"].endswith(suffix)
+            )
+        return sorted(found, key=lambda info: info.key)
 
     def put_json(self, bucket: str, key: str, value: Mapping[str, Any]) -> None:
         body = orjson.dumps(value, option=orjson.OPT_INDENT_2)

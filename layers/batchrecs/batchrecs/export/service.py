@@ -1,47 +1,137 @@
-"""Export a finished job: .out lines -> records -> sink, with an error report and counts on the job."""
+"""Export a finished job in byte-range chunks: a planner fans out, workers turn lines into records.
+
+    ACTIVE event -> ExportPlanner: list .out files, split them into chunks, record chunksTotal on the
+                    job, send one message per chunk
+    chunk message -> ChunkExporter: read the chunk's lines, write records, count the chunk on the job
+                    once (a redelivered chunk is not counted twice); the worker whose chunk completes
+                    the set publishes "Batch Export Completed" and marks the job EXPORTED
+
+Counts satisfy ``lines == recordsWritten + linesFailed``: a line whose record was replaced by a later
+line for the same key counts as written (the key holds the later record).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 from aws_lambda_powertools import Logger
 
-from batchrecs.clock import utc_now
+from batchrecs.clock import iso, utc_now
 from batchrecs.errors import ExportError, JobConflictError, JobNotFoundError
-from batchrecs.export.reader import OUT_SUFFIX, iter_out_lines, output_prefix
+from batchrecs.export.chunks import ByteRange, owned_lines, plan_ranges
+from batchrecs.export.reader import OUT_SUFFIX, output_prefix
 from batchrecs.export.records import RecordContext, record_item, record_key
-from batchrecs.formats.events import EXPORT_COMPLETED, ExportCompleted, JobStateChange
+from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompleted, JobStateChange
 from batchrecs.formats.output_lines import parse_out_line
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
-from batchrecs.ports import EventPublisher, JobStore, ObjectStore, ObjectWriter, RecordSink
+from batchrecs.ports import ChunkQueue, EventPublisher, JobStore, ObjectStore, ObjectWriter, RecordSink
 from batchrecs.routes.config import JobKind, RoutesConfig
 
 logger = Logger(child=True)
 
+DEFAULT_CHUNK_BYTES = 64 << 20
+
 
 @dataclass
-class ExportCounts:
-    """``lines == records_written + lines_failed``: a line whose record was replaced by a later line for
-    the same key counts as written (the key holds the later record)."""
-
+class ChunkCounts:
     lines: int = 0
-    records_written: int = 0
-    lines_failed: int = 0
-    errors_report: str | None = None
+    written: int = 0
+    failed: int = 0
 
-    def to_json(self) -> dict[str, int | str | None]:
-        return {
-            "lines": self.lines,
-            "recordsWritten": self.records_written,
-            "linesFailed": self.lines_failed,
-            "errorsReport": self.errors_report,
-        }
+    def to_json(self) -> dict[str, int]:
+        return {"lines": self.lines, "written": self.written, "failed": self.failed}
 
 
-class Exporter:
+class ExportPlanner:
+    def __init__(
+        self,
+        routes: RoutesConfig,
+        jobs: JobStore,
+        objects: ObjectStore,
+        queue: ChunkQueue,
+        events: EventPublisher,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._routes = routes
+        self._jobs = jobs
+        self._objects = objects
+        self._queue = queue
+        self._events = events
+        self._chunk_bytes = chunk_bytes
+        self._clock = clock
+
+    def handle(self, change: JobStateChange, completed_at: datetime) -> Job:
+        """Plan the export of the job an ACTIVE event names and send its chunks.
+
+        A redelivered event sends the same chunks again (same ids): workers count each chunk once.
+        """
+        job = self._claim(change, iso(completed_at))
+        if job.status == EXPORTED:
+            logger.info("job already exported", extra={"job_name": job.jobName})
+            return job
+        try:
+            route = self._routes.get(job.route)
+            if route.kind.is_segment:
+                raise ExportError(f"export of {route.kind.value} segment jobs is not supported yet")
+            if not job.outputPath:
+                raise ExportError("job has no output path")
+            bucket, prefix = output_prefix(job.outputPath)
+            files = self._objects.list_objects(bucket, prefix, suffix=OUT_SUFFIX)
+            if not files:
+                raise ExportError(f"no {OUT_SUFFIX} files under {job.outputPath}")
+        except Exception as exc:
+            finish(job, EXPORT_FAILED, self._jobs, self._events, self._clock, failure=str(exc))
+            raise
+        messages = [
+            ChunkMessage(
+                jobName=job.jobName,
+                chunkId=f"{file_index}.{chunk_index}",
+                bucket=bucket,
+                key=info.key,
+                etag=info.etag,
+                start=chunk.start,
+                end=chunk.end,
+                generatedAt=job.generatedAt or iso(completed_at),
+            )
+            for file_index, info in enumerate(files)
+            for chunk_index, chunk in enumerate(plan_ranges(info.size, self._chunk_bytes))
+        ]
+        planned = job.model_copy(update={"chunksTotal": len(messages)})
+        self._jobs.save(planned, expected_status=EXPORTING)
+        if not messages:  # only empty .out files
+            return finish(planned, EXPORTED, self._jobs, self._events, self._clock)
+        self._queue.send(messages)
+        logger.info(
+            "export planned", extra={"job_name": job.jobName, "files": len(files), "chunks": len(messages)}
+        )
+        return planned
+
+    def _claim(self, change: JobStateChange, generated_at: str) -> Job:
+        for _ in range(3):
+            job = self._jobs.get(change.jobName)
+            if job is None:
+                raise JobNotFoundError(f"no job named {change.jobName}")
+            if job.status == EXPORTED:
+                return job
+            exporting = job.moved_to(
+                EXPORTING,
+                self._clock(),
+                outputPath=change.outputPath or job.outputPath,
+                generatedAt=job.generatedAt or generated_at,
+            )
+            try:
+                self._jobs.save(exporting, expected_status=job.status)
+            except JobConflictError:
+                continue  # the monitor saved ACTIVE after publishing it, or another delivery started
+            return exporting
+        raise JobConflictError(f"job {change.jobName} kept changing while the export started")
+
+
+class ChunkExporter:
     def __init__(
         self,
         routes: RoutesConfig,
@@ -58,97 +148,120 @@ class Exporter:
         self._sink_factory = sink_factory
         self._clock = clock
 
-    def handle(self, change: JobStateChange, completed_at: datetime) -> Job:
-        """Export the job an ACTIVE event names; a redelivered event re-runs it without double counting.
-
-        Every record is a put of the same key and value, and counts are recomputed from scratch, so
-        running twice leaves the same table and the same counts. An EXPORTED job is not run again.
-        """
-        job = self._claim(change)
-        if job.status == EXPORTED:
-            logger.info("job already exported", extra={"job_name": job.jobName})
-            return job
+    def handle(self, message: ChunkMessage) -> ChunkCounts | None:
+        """Export one chunk; None when it had already been counted (a redelivered message)."""
+        job = self._jobs.get(message.jobName)
+        if job is None:
+            raise JobNotFoundError(f"no job named {message.jobName}")
+        if message.chunkId in (job.chunksDone or ()):
+            logger.info("chunk already exported", extra={"job_name": job.jobName, "chunk": message.chunkId})
+            self._finish_if_complete(job)
+            return None
         route = self._routes.get(job.route)
-        try:
-            if route.kind.is_segment:
-                raise ExportError(f"export of {route.kind.value} segment jobs is not supported yet")
-            ctx = RecordContext.for_job(route.name, job.jobName, completed_at, route.destination.ttlDays)
-            counts = self._export(job, JobKind(route.kind), ctx)
-        except Exception as exc:
-            self._finish(job, EXPORT_FAILED, ExportCounts(), failure=str(exc))
-            raise
-        return self._finish(job, EXPORTED, counts)
+        ctx = RecordContext.for_job(
+            route.name, job.jobName, datetime.fromisoformat(message.generatedAt), route.destination.ttlDays
+        )
+        counts = self._export(message, route.kind, ctx)
+        updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
+        if updated is None:
+            return None  # another delivery of this chunk was counted first
+        logger.info(
+            "exported chunk", extra={"job_name": job.jobName, "chunk": message.chunkId, **counts.to_json()}
+        )
+        self._finish_if_complete(updated)
+        return counts
 
-    def _claim(self, change: JobStateChange) -> Job:
-        for _ in range(3):
-            job = self._jobs.get(change.jobName)
-            if job is None:
-                raise JobNotFoundError(f"no job named {change.jobName}")
-            if job.status == EXPORTED:
-                return job
-            exporting = job.moved_to(EXPORTING, self._clock(), outputPath=change.outputPath or job.outputPath)
-            try:
-                self._jobs.save(exporting, expected_status=job.status)
-            except JobConflictError:
-                continue  # the monitor saved ACTIVE after publishing it, or another export started
-            return exporting
-        raise JobConflictError(f"job {change.jobName} kept changing while the export started")
-
-    def _export(self, job: Job, kind: JobKind, ctx: RecordContext) -> ExportCounts:
-        if not job.outputPath:
-            raise ExportError("job has no output path")
-        bucket, prefix = output_prefix(job.outputPath)
-        keys = self._objects.list_keys(bucket, prefix, suffix=OUT_SUFFIX)
-        if not keys:
-            raise ExportError(f"no {OUT_SUFFIX} files under {job.outputPath}")
-        counts = ExportCounts()
+    def _export(self, message: ChunkMessage, kind: JobKind, ctx: RecordContext) -> ChunkCounts:
+        counts = ChunkCounts()
         sink = self._sink_factory()
-        errors = _ErrorReport(self._objects, bucket, f"reports/{job.jobName}/errors.jsonl")
+        errors = _ErrorReport(
+            self._objects, message.bucket, f"reports/{message.jobName}/errors/{message.chunkId}.jsonl"
+        )
+
+        def read_from(offset: int) -> Iterable[bytes]:
+            return self._objects.iter_range(message.bucket, message.key, offset, message.etag)
+
         try:
-            for key, number, line in iter_out_lines(self._objects, bucket, keys):
+            for offset, line in owned_lines(read_from, ByteRange(message.start, message.end)):
                 if not line.strip():
                     continue
                 counts.lines += 1
                 parsed = parse_out_line(line, kind)
                 if isinstance(parsed, str):
-                    counts.lines_failed += 1
-                    errors.add(key, number, parsed)
+                    counts.failed += 1
+                    errors.add(message.key, offset, parsed)
                     continue
                 sink.put(record_key(parsed, ctx), record_item(parsed, ctx))
             sink.flush()
         except BaseException:
             errors.abort()
             raise
-        counts.errors_report = errors.close()
-        counts.records_written = sink.written + sink.superseded
-        logger.info(
-            "exported job", extra={"job_name": job.jobName, **counts.to_json(), "retries": sink.retries}
-        )
+        errors.close()
+        counts.written = sink.written + sink.superseded
         return counts
 
-    def _finish(self, job: Job, status: str, counts: ExportCounts, failure: str | None = None) -> Job:
-        """Publish the completion event, then record the outcome (an event may repeat, never vanish)."""
-        done = job.moved_to(status, self._clock(), export=counts.to_json(), failureReason=failure)
-        self._events.publish(
-            EXPORT_COMPLETED,
-            ExportCompleted(
-                jobName=job.jobName,
-                route=job.route,
-                kind=job.kind,
-                status=status,  # type: ignore[arg-type]
-                lines=counts.lines,
-                recordsWritten=counts.records_written,
-                linesFailed=counts.lines_failed,
-                errorsReport=counts.errors_report,
-                failureReason=failure,
-            ),
+    def give_up(self, message: ChunkMessage, reason: str) -> Job:
+        """The chunk failed on its last allowed receive: record it on the job and say so."""
+        job = self._jobs.record_chunk_failure(
+            message.jobName, message.chunkId, f"chunk {message.chunkId}: {reason}"
         )
-        self._jobs.save(done, expected_status=EXPORTING)
-        return done
+        logger.error("export chunk given up", extra={"job_name": job.jobName, "chunk": message.chunkId})
+        self._events.publish(EXPORT_COMPLETED, _completed(job, EXPORT_FAILED, job.failureReason))
+        return job
+
+    def _finish_if_complete(self, job: Job) -> None:
+        """The chunk that completes the set finishes the job (also after failed chunks were re-driven)."""
+        if job.status in (EXPORTING, EXPORT_FAILED) and job.chunks_finished and not job.chunksFailed:
+            try:
+                finish(job, EXPORTED, self._jobs, self._events, self._clock)
+            except JobConflictError:
+                logger.info("export finished by another worker", extra={"job_name": job.jobName})
+
+
+def finish(
+    job: Job,
+    status: str,
+    jobs: JobStore,
+    events: EventPublisher,
+    clock: Callable[[], str],
+    failure: str | None = None,
+) -> Job:
+    """Publish the completion event, then record the outcome (an event may repeat, never vanish)."""
+    done = job.moved_to(status, clock(), export=_export_counts(job), failureReason=failure)
+    events.publish(EXPORT_COMPLETED, _completed(done, status, failure))
+    jobs.save(done, expected_status=job.status)
+    return done
+
+
+def _export_counts(job: Job) -> dict[str, int | str | None]:
+    failed = job.exportFailed or 0
+    bucket = output_prefix(job.outputPath)[0] if job.outputPath else None
+    return {
+        "lines": job.exportLines or 0,
+        "recordsWritten": job.exportWritten or 0,
+        "linesFailed": failed,
+        "chunks": job.chunksTotal or 0,
+        "errorsReport": f"s3://{bucket}/reports/{job.jobName}/errors/" if failed and bucket else None,
+    }
+
+
+def _completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
+    counts = _export_counts(job)
+    return ExportCompleted(
+        jobName=job.jobName,
+        route=job.route,
+        kind=job.kind,
+        status=status,  # type: ignore[arg-type]
+        lines=job.exportLines or 0,
+        recordsWritten=job.exportWritten or 0,
+        linesFailed=job.exportFailed or 0,
+        errorsReport=counts["errorsReport"],  # type: ignore[arg-type]
+        failureReason=failure,
+    )
 
 
 class _ErrorReport:
-    """``reports/<job>/errors.jsonl``: one line per unusable output line; only created if needed."""
+    """One JSON line per unusable output line (file, byte offset, reason); created only if needed."""
 
     def __init__(self, objects: ObjectStore, bucket: str, key: str) -> None:
         self._objects = objects
@@ -156,16 +269,14 @@ class _ErrorReport:
         self._key = key
         self._writer: ObjectWriter | None = None
 
-    def add(self, file: str, line: int, reason: str) -> None:
+    def add(self, file: str, offset: int, reason: str) -> None:
         if self._writer is None:
             self._writer = self._objects.writer(self._bucket, self._key, "application/x-ndjson")
-        self._writer.write(orjson.dumps({"file": file, "line": line, "reason": reason}) + b"\n")
+        self._writer.write(orjson.dumps({"file": file, "offset": offset, "reason": reason}) + b"\n")
 
-    def close(self) -> str | None:
-        if self._writer is None:
-            return None
-        self._writer.close()
-        return f"s3://{self._bucket}/{self._key}"
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
     def abort(self) -> None:
         if self._writer is not None:

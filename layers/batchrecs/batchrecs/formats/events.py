@@ -44,3 +44,18 @@ class ExportCompleted(BaseModel):
 
 class JobStateChangeEvent(EventBridgeModel):
     detail: JobStateChange
+
+
+class ChunkMessage(BaseModel):
+    """One byte range of one .out file to export: the body of a message on the chunks queue."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    jobName: str
+    chunkId: str
+    bucket: str
+    key: str
+    etag: str
+    start: int
+    end: int
+    generatedAt: str

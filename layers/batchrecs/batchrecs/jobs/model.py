@@ -62,6 +62,18 @@ class Job(BaseModel):
     reportKey: str | None = None
     failureReason: str | None = None
     export: dict[str, Any] | None = None
+    # Chunked export progress: the planner sets chunksTotal; each worker adds its chunk id and counts once.
+    chunksTotal: int | None = None
+    chunksDone: set[str] | None = None
+    exportLines: int | None = None
+    exportWritten: int | None = None
+    exportFailed: int | None = None
+    generatedAt: str | None = None
+    chunksFailed: set[str] | None = None  # chunks that used up their retries (in the dead-letter queue)
+
+    @property
+    def chunks_finished(self) -> bool:
+        return self.chunksTotal is not None and len(self.chunksDone or ()) >= self.chunksTotal
 
     def moved_to(self, status: str, now: str, **changes: Any) -> Job:
         """A copy in ``status`` with ``changes`` applied and the monitor index kept right."""

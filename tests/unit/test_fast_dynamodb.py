@@ -1,0 +1,189 @@
+"""The fast writer: nothing lost under throttling, later record wins across threads, responses checked."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+import pytest
+from batchrecs.errors import WriteRetriesExhausted
+from batchrecs.sinks.fast_dynamodb import (
+    AdaptiveRate,
+    BatchResult,
+    DynamoDBError,
+    ShardedRecordSink,
+    SignedBatchWriter,
+    parse_response,
+)
+
+
+class ThrottlingTable:
+    """A fake writer: stores items, leaves a share of each batch unprocessed while throttling."""
+
+    def __init__(
+        self, throttle_batches: int = 0, keep_fraction: float = 0.5, error: DynamoDBError | None = None
+    ):
+        self.items: dict[str, dict[str, Any]] = {}
+        self.calls = 0
+        self._throttle = throttle_batches
+        self._keep = keep_fraction
+        self._error = error
+        self._lock = threading.Lock()
+
+    def write(self, body: bytes) -> BatchResult:
+        requests = next(iter(orjson.loads(body)["RequestItems"].values()))
+        with self._lock:
+            self.calls += 1
+            if self._error:
+                raise self._error
+            accept = len(requests)
+            if self._throttle > 0:
+                self._throttle -= 1
+                accept = int(len(requests) * self._keep)
+            for request in requests[:accept]:
+                item = request["PutRequest"]["Item"]
+                self.items[item["pk"]["S"]] = item
+        return BatchResult(requests[accept:])
+
+
+def _sink(table: ThrottlingTable, **kwargs: Any) -> ShardedRecordSink:
+    rate = AdaptiveRate(initial=1e9, sleep=lambda s: None)
+    return ShardedRecordSink("recs", table, rate=rate, sleep=lambda s: None, **kwargs)
+
+
+def _item(pk: str, version: int) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": "home"}, "v": {"N": str(version)}}
+
+
+def test_nothing_is_lost_under_throttling_and_the_rate_backs_off() -> None:
+    table = ThrottlingTable(throttle_batches=40, keep_fraction=0.3)
+    sink = _sink(table, threads=4, max_attempts=60)  # 40 throttled calls may all land on one batch
+    for i in range(2000):
+        sink.put((str(i), "home"), _item(str(i), 1))
+    sink.close()
+    assert len(table.items) == 2000 and sink.written == 2000
+    assert sink.throttles > 0 and sink.retries > 0
+
+
+def test_the_later_record_for_a_key_wins_across_batches_and_threads() -> None:
+    table = ThrottlingTable(throttle_batches=10, keep_fraction=0.0)
+    sink = _sink(table, threads=4)
+    for version in range(5):
+        for i in range(300):
+            sink.put((str(i), "home"), _item(str(i), version))
+    sink.close()
+    assert {item["v"]["N"] for item in table.items.values()} == {"4"}
+
+
+def test_a_non_retryable_error_surfaces_on_flush() -> None:
+    sink = _sink(
+        ThrottlingTable(error=DynamoDBError("ValidationException", "bad", retryable=False)), threads=2
+    )
+    sink.put(("a", "home"), _item("a", 1))
+    with pytest.raises(DynamoDBError, match="ValidationException"):
+        sink.flush()
+
+
+def test_items_still_unprocessed_after_every_attempt_raise() -> None:
+    sink = _sink(ThrottlingTable(throttle_batches=100, keep_fraction=0.0), threads=1, max_attempts=3)
+    sink.put(("a", "home"), _item("a", 1))
+    with pytest.raises(WriteRetriesExhausted):
+        sink.flush()
+
+
+def test_adaptive_rate_decreases_on_throttle_and_recovers() -> None:
+    rate = AdaptiveRate(initial=1000, minimum=100, increase=10, decrease=0.5, sleep=lambda s: None)
+    rate.throttled()
+    assert rate.rate == 500
+    for _ in range(5):
+        rate.succeeded()
+    assert rate.rate == 550
+    for _ in range(10):
+        rate.throttled()
+    assert rate.rate == 100 and rate.throttles == 11
+
+
+def test_token_bucket_paces_sends() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    rate = AdaptiveRate(initial=100, clock=lambda: now[0], sleep=sleep)
+    for _ in range(8):
+        rate.acquire(25)  # 200 items at 100 items/s
+    assert 1.5 <= now[0] <= 2.1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "crc", "code", "retryable"),
+    [
+        (
+            400,
+            b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"x"}',
+            None,
+            "ProvisionedThroughputExceededException",
+            True,
+        ),
+        (
+            400,
+            b'{"__type":"com.amazon.coral.validate#ValidationException","message":"dup keys"}',
+            None,
+            "ValidationException",
+            False,
+        ),
+        (500, b'{"__type":"InternalServerError"}', None, "InternalServerError", True),
+        (200, b'{"UnprocessedItems":{}}', "123", "CRC32CheckFailed", True),
+    ],
+)
+def test_error_responses_are_classified(
+    status: int, body: bytes, crc: str | None, code: str, retryable: bool
+) -> None:
+    with pytest.raises(DynamoDBError) as caught:
+        parse_response(status, crc, body)
+    assert (caught.value.code, caught.value.retryable) == (code, retryable)
+
+
+def test_unprocessed_items_are_returned() -> None:
+    body = b'{"UnprocessedItems":{"recs":[{"PutRequest":{"Item":{"pk":{"S":"a"}}}}]}}'
+    assert parse_response(200, str(zlib.crc32(body)), body).unprocessed == [
+        {"PutRequest": {"Item": {"pk": {"S": "a"}}}}
+    ]
+
+
+@pytest.mark.enable_socket
+@pytest.mark.allow_hosts(["127.0.0.1"])
+def test_signed_writer_sends_a_sigv4_request_to_the_session_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            seen["headers"] = dict(self.headers)
+            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            reply = b'{"UnprocessedItems":{}}'
+            self.send_response(200)
+            self.send_header("x-amz-crc32", str(zlib.crc32(reply)))
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
+        body = orjson.dumps({"RequestItems": {"recs": [{"PutRequest": {"Item": {"pk": {"S": "a"}}}}]}})
+        assert SignedBatchWriter().write(body).unprocessed == []
+    finally:
+        server.shutdown()
+    assert seen["body"] == body
+    assert seen["headers"]["X-Amz-Target"] == "DynamoDB_20120810.BatchWriteItem"
+    assert seen["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert "/us-east-1/dynamodb/aws4_request" in seen["headers"]["Authorization"]
