@@ -12,7 +12,7 @@ SAM_CLI_VERSION := 1.170.0
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv demo test unit integration e2e lint format validate build deploy clean
+.PHONY: venv demo bench test unit integration e2e lint format validate build deploy clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,9 @@ $(STAMP): requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt
 
 demo: venv  ## the whole pipeline on the embedded local cloud, with the sample files
 	$(BIN)/batchrecs demo
+
+bench: venv  ## export throughput against local DynamoDB-protocol endpoints; writes bench/results.json
+	$(BIN)/python bench/run.py
 
 test: venv  ## unit, integration and e2e tests (what CI runs)
 	$(BIN)/pytest

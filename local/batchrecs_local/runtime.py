@@ -78,10 +78,12 @@ class LocalRuntime:
             self._spawn(f"tick-{schedule.rule}", self._ticker, schedule.function, schedule.rule)
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling and ticking; invocations still running get ``timeout`` seconds in all."""
         self._stopping.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Call a function's handler as Lambda would; exceptions propagate (and are recorded)."""

@@ -89,7 +89,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("ROUTES_FILE", str(ROOT / "config" / "routes.yaml"))
     monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
-    monkeypatch.setenv("EXPORT_CHUNK_BYTES", "64")  # tiny chunks: every multi-line file fans out
+    monkeypatch.setenv("EXPORT_CHUNK_BYTES", "512")  # small chunks: every multi-line file fans out
     monkeypatch.setenv("CHUNK_MAX_RECEIVES", "3")
     with mock_aws():
         s3 = boto3.client("s3")
