@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import threading
