@@ -273,3 +273,28 @@ def test_a_chunk_that_uses_up_its_retries_fails_the_job_until_redriven(
     # Then every chunk is counted once and the job ends EXPORTED
     job = _plain_job(cloud, name)
     assert (job["status"], job["export"]["recordsWritten"], job.get("chunksFailed")) == ("EXPORTED", 3, None)
+
+
+def test_an_active_event_redelivered_mid_export_only_resends(
+    cloud: Cloud, personalize, invoke
+) -> None:
+    # (Sequential: the concurrent case is covered by construction, since a planned job is only ever
+    # updated with ADD/SET expressions, never rewritten whole by the planner.)
+    # Given an export where one chunk has already been counted
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
+    planned = invoke("export", event)
+    first = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
+    invoke("export_worker", sqs_event(first))
+    cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=first[0]["ReceiptHandle"])
+    assert len(_plain_job(cloud, name)["chunksDone"]) == 1
+    # When the ACTIVE event arrives again, Then the counted chunk is kept (the planner only resends)
+    again = invoke("export", event)
+    assert (again["status"], again["chunks"]) == ("EXPORTING", planned["chunks"])
+    assert len(_plain_job(cloud, name)["chunksDone"]) == 1
+    # And the export ends with every line counted once
+    _drain(cloud, invoke)
+    job = _plain_job(cloud, name)
+    assert (job["status"], job["export"]["lines"], job["export"]["recordsWritten"]) == ("EXPORTED", 3, 3)
+    assert len(cloud.published()) == 1

@@ -32,6 +32,10 @@ class JobStore(Protocol):
         """Add a finished chunk's counts to the job once; None if that chunk was already counted."""
         ...
 
+    def set_chunks_total(self, job_name: str, total: int) -> None:
+        """Record the export plan once, without touching the chunks workers have already counted."""
+        ...
+
     def record_chunk_failure(self, job_name: str, chunk_id: str, reason: str) -> Job:
         """Mark a chunk as given up (dead-lettered): the job is EXPORT_FAILED until it is re-driven."""
         ...

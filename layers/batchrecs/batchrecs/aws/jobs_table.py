@@ -91,6 +91,19 @@ class DynamoDBJobStore:
             raise
         return _from_item(response["Attributes"])
 
+    def set_chunks_total(self, job_name: str, total: int) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"jobName": {"S": job_name}},
+                UpdateExpression="SET chunksTotal = :total",
+                ConditionExpression="attribute_exists(jobName) AND attribute_not_exists(chunksTotal)",
+                ExpressionAttributeValues={":total": {"N": str(total)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise  # otherwise another delivery planned it first, with the same chunks
+
     def record_chunk_failure(self, job_name: str, chunk_id: str, reason: str) -> Job:
         response = self._client.update_item(
             TableName=self._table,

@@ -67,7 +67,8 @@ class ExportPlanner:
     def handle(self, change: JobStateChange, completed_at: datetime) -> Job:
         """Plan the export of the job an ACTIVE event names and send its chunks.
 
-        A redelivered event sends the same chunks again (same ids): workers count each chunk once.
+        A redelivered event sends the same chunks again (same ids): workers count each chunk once. A
+        planned job is never rewritten here, so chunks counted meanwhile are never lost.
         """
         job = self._claim(change, iso(completed_at))
         if job.status == EXPORTED:
@@ -100,8 +101,9 @@ class ExportPlanner:
             for file_index, info in enumerate(files)
             for chunk_index, chunk in enumerate(plan_ranges(info.size, self._chunk_bytes))
         ]
+        if job.chunksTotal is None:
+            self._jobs.set_chunks_total(job.jobName, len(messages))
         planned = job.model_copy(update={"chunksTotal": len(messages)})
-        self._jobs.save(planned, expected_status=EXPORTING)
         if not messages:  # only empty .out files
             return finish(planned, EXPORTED, self._jobs, self._events, self._clock)
         self._queue.send(messages)
@@ -115,8 +117,8 @@ class ExportPlanner:
             job = self._jobs.get(change.jobName)
             if job is None:
                 raise JobNotFoundError(f"no job named {change.jobName}")
-            if job.status == EXPORTED:
-                return job
+            if job.status == EXPORTED or job.chunksTotal is not None:
+                return job  # planned before: its chunks are only sent again
             exporting = job.moved_to(
                 EXPORTING,
                 self._clock(),
