@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from batchrecs.compose import chunk_exporter, worker_settings
+from batchrecs.compose import chunk_exporter
 from batchrecs.formats.events import ChunkMessage
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
@@ -13,12 +13,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def export_chunk(record: SQSRecord) -> None:
     message = ChunkMessage.model_validate_json(record.body)
-    try:
-        chunk_exporter().handle(message)
-    except Exception as exc:
-        if int(record.attributes.approximate_receive_count) >= worker_settings().chunk_max_receives:
-            chunk_exporter().give_up(message, f"{type(exc).__name__}: {exc}")
-        raise  # the record fails: retried, and after the last receive dead-lettered
+    chunk_exporter().handle_delivery(message, int(record.attributes.approximate_receive_count))
 
 
 @logger.inject_lambda_context

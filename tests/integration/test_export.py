@@ -275,9 +275,7 @@ def test_a_chunk_that_uses_up_its_retries_fails_the_job_until_redriven(
     assert (job["status"], job["export"]["recordsWritten"], job.get("chunksFailed")) == ("EXPORTED", 3, None)
 
 
-def test_an_active_event_redelivered_mid_export_only_resends(
-    cloud: Cloud, personalize, invoke
-) -> None:
+def test_an_active_event_redelivered_mid_export_only_resends(cloud: Cloud, personalize, invoke) -> None:
     # (Sequential: the concurrent case is covered by construction, since a planned job is only ever
     # updated with ADD/SET expressions, never rewritten whole by the planner.)
     # Given an export where one chunk has already been counted

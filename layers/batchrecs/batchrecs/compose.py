@@ -62,6 +62,7 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         objects=S3Objects(),
         events=EventBridgePublisher(settings.event_bus_name),
         sink_factory=lambda: DynamoDBRecordSink(settings.recommendations_table_name),
+        max_receives=settings.chunk_max_receives,
     )
 
 
@@ -81,13 +82,8 @@ def planner() -> ExportPlanner:
 
 
 @cache
-def worker_settings() -> ExportWorkerSettings:
-    return ExportWorkerSettings()  # type: ignore[call-arg]
-
-
-@cache
 def chunk_exporter() -> ChunkExporter:
-    return build_chunk_exporter(worker_settings())
+    return build_chunk_exporter(ExportWorkerSettings())  # type: ignore[call-arg]
 
 
 def upload_from_event(event: S3EventNotificationEventBridgeModel) -> Upload:

@@ -141,6 +141,7 @@ class ChunkExporter:
         objects: ObjectStore,
         events: EventPublisher,
         sink_factory: Callable[[], RecordSink],
+        max_receives: int,
         clock: Callable[[], str] = utc_now,
     ) -> None:
         self._routes = routes
@@ -148,7 +149,17 @@ class ChunkExporter:
         self._objects = objects
         self._events = events
         self._sink_factory = sink_factory
+        self._max_receives = max_receives
         self._clock = clock
+
+    def handle_delivery(self, message: ChunkMessage, receive_count: int) -> ChunkCounts | None:
+        """Export a delivered chunk; on its last allowed receive, a failure is recorded on the job first."""
+        try:
+            return self.handle(message)
+        except Exception as exc:
+            if receive_count >= self._max_receives:
+                self.give_up(message, f"{type(exc).__name__}: {exc}")
+            raise  # the record fails: retried, and after the last receive dead-lettered
 
     def handle(self, message: ChunkMessage) -> ChunkCounts | None:
         """Export one chunk; None when it had already been counted (a redelivered message)."""
