@@ -1,4 +1,9 @@
-"""Handlers end to end against moto (S3, DynamoDB, EventBridge, SQS) with Personalize stubbed in botocore.
+"""Handlers end to end against moto in server mode (S3, DynamoDB, EventBridge, SQS) over loopback HTTP,
+with Personalize stubbed in botocore.
+
+Server mode, not ``mock_aws``: the export's fast writer signs and sends its own HTTP requests (it does
+not go through botocore's send hooks), so it needs a real endpoint, found through ``AWS_ENDPOINT_URL``
+as on AWS. One server runs for the session and is reset before every test.
 
 The resources mirror template.yaml (same keys, index and TTL attribute). Every event published on the
 bus is also delivered to a tap queue by a catch-all rule, so tests read what consumers would get.
@@ -17,7 +22,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
+import urllib3
+from moto.server import ThreadedMotoServer
 
 from tests.conftest import ROOT, SOLUTION_ARNS
 
@@ -82,8 +88,27 @@ class Cloud:
                 self.sqs.delete_message(QueueUrl=self.tap_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = str(ROOT / "tests" / "integration")
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.enable_socket)
+            item.add_marker(pytest.mark.allow_hosts(["127.0.0.1"]))
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Iterator[Cloud]:
+    urllib3.request("POST", f"{moto_endpoint}/moto-api/reset")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("JOBS_TABLE_NAME", JOBS_TABLE)
     monkeypatch.setenv("RECOMMENDATIONS_TABLE_NAME", RECS_TABLE)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
@@ -91,57 +116,56 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
     monkeypatch.setenv("EXPORT_CHUNK_BYTES", "512")  # small chunks: every multi-line file fans out
     monkeypatch.setenv("CHUNK_MAX_RECEIVES", "3")
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        ddb = boto3.client("dynamodb")
-        ddb.create_table(
-            TableName=JOBS_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "jobName", "AttributeType": "S"},
-                {"AttributeName": "inflight", "AttributeType": "S"},
-                {"AttributeName": "createdAt", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "jobName", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "inflight-index",
-                    "KeySchema": [
-                        {"AttributeName": "inflight", "KeyType": "HASH"},
-                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
-        ddb.create_table(
-            TableName=RECS_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-        )
-        ddb.update_time_to_live(
-            TableName=RECS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
-        )
-        events = boto3.client("events")
-        events.create_event_bus(Name=BUS)
-        sqs = boto3.client("sqs")
-        tap_url = sqs.create_queue(QueueName="tap")["QueueUrl"]
-        tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["batchrecs"]}))
-        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
-        chunks_url = sqs.create_queue(QueueName="chunks")["QueueUrl"]
-        monkeypatch.setenv("CHUNKS_QUEUE_URL", chunks_url)
-        yield Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url, chunks_url=chunks_url)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(
+        TableName=JOBS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "jobName", "AttributeType": "S"},
+            {"AttributeName": "inflight", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "jobName", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "inflight-index",
+                "KeySchema": [
+                    {"AttributeName": "inflight", "KeyType": "HASH"},
+                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    ddb.create_table(
+        TableName=RECS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    ddb.update_time_to_live(
+        TableName=RECS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+    )
+    events = boto3.client("events")
+    events.create_event_bus(Name=BUS)
+    sqs = boto3.client("sqs")
+    tap_url = sqs.create_queue(QueueName="tap")["QueueUrl"]
+    tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["batchrecs"]}))
+    events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
+    chunks_url = sqs.create_queue(QueueName="chunks")["QueueUrl"]
+    monkeypatch.setenv("CHUNKS_QUEUE_URL", chunks_url)
+    yield Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url, chunks_url=chunks_url)
 
 
 @pytest.fixture
