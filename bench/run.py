@@ -21,7 +21,6 @@ import platform
 import random
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import zlib

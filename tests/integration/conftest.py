@@ -21,8 +21,8 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 import urllib3
+from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from tests.conftest import ROOT, SOLUTION_ARNS
@@ -106,7 +106,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Iterator[Cloud]:
+def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     urllib3.request("POST", f"{moto_endpoint}/moto-api/reset")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("JOBS_TABLE_NAME", JOBS_TABLE)
@@ -116,6 +116,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Iterator[Cloud
     monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
     monkeypatch.setenv("EXPORT_CHUNK_BYTES", "512")  # small chunks: every multi-line file fans out
     monkeypatch.setenv("CHUNK_MAX_RECEIVES", "3")
+    monkeypatch.setenv("EXPORT_WORKER_CONCURRENCY", "2")
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     ddb = boto3.client("dynamodb")
@@ -165,7 +166,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Iterator[Cloud
     events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
     chunks_url = sqs.create_queue(QueueName="chunks")["QueueUrl"]
     monkeypatch.setenv("CHUNKS_QUEUE_URL", chunks_url)
-    yield Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url, chunks_url=chunks_url)
+    return Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url, chunks_url=chunks_url)
 
 
 @pytest.fixture

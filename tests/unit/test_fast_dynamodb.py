@@ -28,6 +28,7 @@ class ThrottlingTable:
     ):
         self.items: dict[str, dict[str, Any]] = {}
         self.calls = 0
+        self.batch_sizes: list[int] = []
         self._throttle = throttle_batches
         self._keep = keep_fraction
         self._error = error
@@ -37,6 +38,7 @@ class ThrottlingTable:
         requests = next(iter(orjson.loads(body)["RequestItems"].values()))
         with self._lock:
             self.calls += 1
+            self.batch_sizes.append(len(requests))
             if self._error:
                 raise self._error
             accept = len(requests)
@@ -63,6 +65,7 @@ def test_nothing_is_lost_under_throttling_and_the_rate_backs_off() -> None:
     sink = _sink(table, threads=4, max_attempts=60)  # 40 throttled calls may all land on one batch
     for i in range(2000):
         sink.put((str(i), "home"), _item(str(i), 1))
+    sink.flush()
     sink.close()
     assert len(table.items) == 2000 and sink.written == 2000
     assert sink.throttles > 0 and sink.retries > 0
@@ -74,8 +77,40 @@ def test_the_later_record_for_a_key_wins_across_batches_and_threads() -> None:
     for version in range(5):
         for i in range(300):
             sink.put((str(i), "home"), _item(str(i), version))
+    sink.flush()
     sink.close()
     assert {item["v"]["N"] for item in table.items.values()} == {"4"}
+
+
+def test_writes_in_batches_of_25_per_thread() -> None:
+    table = ThrottlingTable()
+    sink = _sink(table, threads=1)
+    for i in range(60):
+        sink.put((str(i), "home"), _item(str(i), 1))
+    sink.flush()
+    sink.close()
+    assert table.batch_sizes == [25, 25, 10] and sink.written == 60
+
+
+def test_same_key_twice_in_one_batch_keeps_the_later_record_and_never_breaks_the_batch() -> None:
+    table = ThrottlingTable()
+    sink = _sink(table, threads=2)
+    sink.put(("u1", "home"), _item("u1", 1))
+    sink.put(("u2", "home"), _item("u2", 1))
+    sink.put(("u1", "home"), _item("u1", 2))
+    sink.flush()
+    sink.close()
+    assert table.items["u1"]["v"] == {"N": "2"}
+    assert (sink.written, sink.superseded) == (2, 1)
+
+
+def test_close_without_flush_writes_nothing_more() -> None:
+    # Given a chunk that failed midway: its buffered records are not written after the failure
+    table = ThrottlingTable()
+    sink = _sink(table, threads=2)
+    sink.put(("a", "home"), _item("a", 1))
+    sink.close()
+    assert table.items == {} and sink.written == 0
 
 
 def test_a_non_retryable_error_surfaces_on_flush() -> None:
@@ -94,13 +129,30 @@ def test_items_still_unprocessed_after_every_attempt_raise() -> None:
         sink.flush()
 
 
-def test_adaptive_rate_decreases_on_throttle_and_recovers() -> None:
-    rate = AdaptiveRate(initial=1000, minimum=100, increase=10, decrease=0.5, sleep=lambda s: None)
+def test_adaptive_rate_decreases_on_throttle_and_recovers_only_while_it_is_the_limit() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    rate = AdaptiveRate(
+        initial=1000, minimum=100, maximum=540, increase=10, decrease=0.5, clock=lambda: now[0], sleep=sleep
+    )
+    assert rate.rate == 540  # the ceiling holds from the start
     rate.throttled()
-    assert rate.rate == 500
-    for _ in range(5):
+    assert rate.rate == 270
+    now[0] += 10  # sends well below the rate: it is not what limits them, so it does not grow
+    rate.acquire(25)
+    rate.succeeded()
+    assert rate.rate == 270
+    for _ in range(5):  # sends faster than the rate: they wait for tokens, and the rate grows
+        rate.acquire(270)
         rate.succeeded()
-    assert rate.rate == 550
+    assert rate.rate == 320
+    for _ in range(30):
+        rate.acquire(320)
+        rate.succeeded()
+    assert rate.rate == 540
     for _ in range(10):
         rate.throttled()
     assert rate.rate == 100 and rate.throttles == 11

@@ -20,7 +20,7 @@ def test_seed_user_personalization_output_keeps_rank_order_and_scores() -> None:
     assert isinstance(first, OutLine)
     assert first.key == "4638"
     assert first.items[:3] == ["63992", "115149", "110102"]
-    assert first.scores is not None and first.scores[:2] == [0.0152238, 0.0069081]
+    assert first.scores is not None and first.scores[:2] == ["0.0152238", "0.0069081"]
     assert len(first.items) == len(first.scores) == 25
 
 
@@ -106,3 +106,32 @@ def test_an_empty_recommendation_list_is_a_valid_record() -> None:
     assert parse_out_line(
         b'{"input": {"userId": "1"}, "output": {"recommendedItems": []}, "error": null}', UP
     ) == (OutLine("1", [], None))
+
+
+@pytest.mark.parametrize(
+    ("scores_json", "texts"),
+    [
+        (b"[0.10, 1.2E-5, 3]", ["0.10", "1.2E-5", "3"]),  # exactly as written, not float -> repr
+        (b"[ 0.5 ,\t0.25 ]", ["0.5", "0.25"]),
+        (b"[]", []),
+    ],
+)
+def test_scores_keep_their_original_text(scores_json: bytes, texts: list[str]) -> None:
+    items = b", ".join(b'"i%d"' % n for n in range(len(texts)))
+    line = b'{"input": {"userId": "u"}, "output": {"recommendedItems": [%s], "scores": %s}}' % (
+        items,
+        scores_json,
+    )
+    parsed = parse_out_line(line, UP)
+    assert isinstance(parsed, OutLine) and parsed.scores == texts
+
+
+def test_scores_text_elsewhere_in_the_line_is_never_used() -> None:
+    # Given another "scores" array after the output's
+    line = (
+        b'{"input": {"userId": "u"}, "output": {"recommendedItems": ["a"], "scores": [0.50]}, '
+        b'"meta": {"scores": [0.25]}}'
+    )
+    parsed = parse_out_line(line, UP)
+    # Then the scores are the parsed values (their shortest text), never the look-alike
+    assert isinstance(parsed, OutLine) and parsed.scores == ["0.5"]

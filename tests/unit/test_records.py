@@ -11,7 +11,7 @@ GENERATED = datetime(2026, 11, 23, 5, 0, 0, tzinfo=UTC)
 def test_record_has_every_specified_attribute_in_dynamodb_wire_format() -> None:
     # Given a parsed line with scores and a 30-day route
     ctx = RecordContext.for_job("home", "home-users-abc", GENERATED, ttl_days=30)
-    line = OutLine("4638", ["63992", "115149"], [0.0152238, 0.0069081])
+    line = OutLine("4638", ["63992", "115149"], ["0.0152238", "0.0069081"])
     # When it becomes a record
     item = record_item(line, ctx)
     # Then pk/sk, items in rank order, scores as numbers and the TTL are exactly as specified

@@ -62,6 +62,11 @@ def test_missing_placeholder_variable_names_route_field_and_variable() -> None:
             "route 'home' field 'destination.ttlDays'",
         ),
         (
+            f"    kind: popularity\n    solutionVersionArn: {ARN}\n"
+            "    destination: {type: dynamodb, maxWritesPerSecond: 0}\n",
+            "route 'home' field 'destination.maxWritesPerSecond'",
+        ),
+        (
             f"    kind: popularity\n    solutionVersionArn: {ARN}\n    destination: {{type: dynamodb}}\n    colour: red\n",
             "route 'home' field 'colour'",
         ),

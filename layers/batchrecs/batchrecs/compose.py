@@ -18,9 +18,10 @@ from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.sqs import SqsChunkQueue
 from batchrecs.export.service import ChunkExporter, ExportPlanner
 from batchrecs.monitor.service import Monitor
-from batchrecs.routes.config import load_routes
+from batchrecs.ports import RecordSink
+from batchrecs.routes.config import Route, load_routes
 from batchrecs.settings import ExportSettings, ExportWorkerSettings, MonitorSettings, SubmitSettings
-from batchrecs.sinks.dynamodb import DynamoDBRecordSink
+from batchrecs.sinks.fast_dynamodb import AdaptiveRate, ShardedRecordSink, SignedBatchWriter
 from batchrecs.submit.service import Submitter, Upload
 
 
@@ -55,13 +56,28 @@ def build_planner(settings: ExportSettings) -> ExportPlanner:
     )
 
 
+INITIAL_WRITES_PER_SECOND = 1000.0  # per worker; AIMD takes it up to what the table accepts
+
+
 def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
+    writer = SignedBatchWriter(pool_size=settings.export_writer_threads)  # pooled for the container's life
+
+    def sink_for(route: Route) -> RecordSink:
+        budget = route.destination.maxWritesPerSecond
+        share = budget / settings.export_worker_concurrency if budget else float("inf")
+        return ShardedRecordSink(
+            settings.recommendations_table_name,
+            writer,
+            threads=settings.export_writer_threads,
+            rate=AdaptiveRate(initial=min(INITIAL_WRITES_PER_SECOND, share), maximum=share),
+        )
+
     return ChunkExporter(
         routes=load_routes(settings.routes_file),
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         objects=S3Objects(),
         events=EventBridgePublisher(settings.event_bus_name),
-        sink_factory=lambda: DynamoDBRecordSink(settings.recommendations_table_name),
+        sink_factory=sink_for,
         max_receives=settings.chunk_max_receives,
     )
 

@@ -102,16 +102,22 @@ class EventPublisher(Protocol):
 
 
 class RecordSink(Protocol):
-    """Where export records go. ``put`` may buffer; ``flush`` writes everything buffered.
+    """Where export records go. ``put`` may buffer; ``flush`` writes everything buffered (or raises);
+    ``close`` releases the sink, writing nothing more.
 
     ``written`` counts records acknowledged, ``superseded`` records replaced by a later one for the
-    same key before being sent, ``retries`` the backoffs taken.
+    same key before being sent, ``retries`` the backoffs taken, ``throttles`` the throttled sends.
     """
 
     written: int
     superseded: int
     retries: int
 
+    @property
+    def throttles(self) -> int: ...
+
     def put(self, key: tuple[str, str], item: dict[str, Any]) -> None: ...
 
     def flush(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -41,5 +41,5 @@ def record_item(line: OutLine, ctx: RecordContext) -> dict[str, Any]:
         "expiresAt": {"N": str(ctx.expires_at)},
     }
     if line.scores is not None:
-        item["scores"] = {"L": [{"N": repr(score)} for score in line.scores]}
+        item["scores"] = {"L": [{"N": score} for score in line.scores]}
     return item

@@ -28,7 +28,7 @@ from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompl
 from batchrecs.formats.output_lines import parse_out_line
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
 from batchrecs.ports import ChunkQueue, EventPublisher, JobStore, ObjectStore, ObjectWriter, RecordSink
-from batchrecs.routes.config import JobKind, RoutesConfig
+from batchrecs.routes.config import Route, RoutesConfig
 
 logger = Logger(child=True)
 
@@ -40,6 +40,8 @@ class ChunkCounts:
     lines: int = 0
     written: int = 0
     failed: int = 0
+    retries: int = 0  # backoffs and throttled sends: logged per chunk, not kept on the job
+    throttles: int = 0
 
     def to_json(self) -> dict[str, int]:
         return {"lines": self.lines, "written": self.written, "failed": self.failed}
@@ -140,7 +142,7 @@ class ChunkExporter:
         jobs: JobStore,
         objects: ObjectStore,
         events: EventPublisher,
-        sink_factory: Callable[[], RecordSink],
+        sink_factory: Callable[[Route], RecordSink],
         max_receives: int,
         clock: Callable[[], str] = utc_now,
     ) -> None:
@@ -148,7 +150,7 @@ class ChunkExporter:
         self._jobs = jobs
         self._objects = objects
         self._events = events
-        self._sink_factory = sink_factory
+        self.sink_for = sink_factory
         self._max_receives = max_receives
         self._clock = clock
 
@@ -174,19 +176,26 @@ class ChunkExporter:
         ctx = RecordContext.for_job(
             route.name, job.jobName, datetime.fromisoformat(message.generatedAt), route.destination.ttlDays
         )
-        counts = self._export(message, route.kind, ctx)
+        counts = self._export(message, route, ctx)
         updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
         if updated is None:
             return None  # another delivery of this chunk was counted first
         logger.info(
-            "exported chunk", extra={"job_name": job.jobName, "chunk": message.chunkId, **counts.to_json()}
+            "exported chunk",
+            extra={
+                "job_name": job.jobName,
+                "chunk": message.chunkId,
+                **counts.to_json(),
+                "retries": counts.retries,
+                "throttles": counts.throttles,
+            },
         )
         self._finish_if_complete(updated)
         return counts
 
-    def _export(self, message: ChunkMessage, kind: JobKind, ctx: RecordContext) -> ChunkCounts:
+    def _export(self, message: ChunkMessage, route: Route, ctx: RecordContext) -> ChunkCounts:
         counts = ChunkCounts()
-        sink = self._sink_factory()
+        sink = self.sink_for(route)
         errors = _ErrorReport(
             self._objects, message.bucket, f"reports/{message.jobName}/errors/{message.chunkId}.jsonl"
         )
@@ -199,7 +208,7 @@ class ChunkExporter:
                 if not line.strip():
                     continue
                 counts.lines += 1
-                parsed = parse_out_line(line, kind)
+                parsed = parse_out_line(line, route.kind)
                 if isinstance(parsed, str):
                     counts.failed += 1
                     errors.add(message.key, offset, parsed)
@@ -209,8 +218,11 @@ class ChunkExporter:
         except BaseException:
             errors.abort()
             raise
+        finally:
+            sink.close()
         errors.close()
         counts.written = sink.written + sink.superseded
+        counts.retries, counts.throttles = sink.retries, sink.throttles
         return counts
 
     def give_up(self, message: ChunkMessage, reason: str) -> Job:

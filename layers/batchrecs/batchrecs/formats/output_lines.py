@@ -4,10 +4,14 @@
 
 Lines that cannot become a record (an ``error`` set by Personalize, invalid JSON such as the examples
 of the older guide, missing fields) are returned as a reason instead, never raised.
+
+Scores keep the text they have in the file ("1.2E-5" stays "1.2E-5", "0.10" stays "0.10"): DynamoDB
+numbers are decimal text, and a float round trip would change what Personalize wrote.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -17,11 +21,14 @@ from batchrecs.routes.config import JobKind
 
 @dataclass(frozen=True, slots=True)
 class OutLine:
-    """One usable output line: the id it answers, the ids it recommends, and their scores if any."""
+    """One usable output line: the id it answers, the ids it recommends, and their scores if any.
+
+    ``scores`` are the numbers' original JSON text.
+    """
 
     key: str
     items: list[str]
-    scores: list[float] | None
+    scores: list[str] | None
 
 
 def parse_out_line(line: bytes, kind: JobKind) -> OutLine | str:
@@ -53,7 +60,33 @@ def parse_out_line(line: bytes, kind: JobKind) -> OutLine | str:
         return "output.scores is not a list of numbers"
     if len(scores) != len(items):
         return f"output.scores has {len(scores)} values for {len(items)} items"
-    return OutLine(key, items, scores)
+    return OutLine(key, items, _score_texts(line, scores))
+
+
+_SCORES = re.compile(rb'"scores"\s*:\s*\[([^\]]*)\]')
+
+
+def _score_texts(line: bytes, scores: list[float | int]) -> list[str]:
+    """The scores as written in ``line``; their shortest float text if the raw array is not found.
+
+    The last ``"scores": [...]`` in the line is the output's (output follows input). It is used only if
+    it holds exactly the parsed values, so text inside a string or another field can never leak in.
+    """
+    if not scores:
+        return []
+    raw = None
+    for match in _SCORES.finditer(line):
+        raw = match
+    if raw is not None:
+        texts = [text.strip().decode("ascii", "replace") for text in raw.group(1).split(b",")]
+        try:
+            if len(texts) == len(scores) and all(
+                float(text) == score for text, score in zip(texts, scores, strict=True)
+            ):
+                return texts
+        except ValueError:
+            pass
+    return [repr(score) for score in scores]
 
 
 def _key(value: dict, kind: JobKind) -> str | None:

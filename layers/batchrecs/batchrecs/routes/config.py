@@ -83,10 +83,15 @@ class ItemExplorationConfig(_Strict):
 
 
 class DynamoDBDestination(_Strict):
-    """Per-user records in the stack's recommendations table, expiring after ``ttlDays``."""
+    """Per-user records in the stack's recommendations table, expiring after ``ttlDays``.
+
+    ``maxWritesPerSecond`` caps the route's export across all workers (each worker takes an equal
+    share); without it the writers start at ``INITIAL_WRITES_PER_SECOND`` each and adapt to throttling.
+    """
 
     type: Literal["dynamodb"]
     ttlDays: Annotated[int, Field(ge=1, le=3650)] = 30
+    maxWritesPerSecond: Annotated[int, Field(ge=1)] | None = None
 
 
 class Route(_Strict):

@@ -100,7 +100,12 @@ def parse_response(status: int, crc32: str | None, data: bytes) -> BatchResult:
 
 
 class AdaptiveRate:
-    """AIMD send rate (items/s) over a token bucket, shared by the writer threads."""
+    """AIMD send rate (items/s) over a token bucket, shared by the writer threads.
+
+    The rate only grows while it is what holds the writers back (a send had to wait for tokens):
+    otherwise it would drift far above the real throughput and one throttle would barely lower it.
+    ``maximum`` is a hard ceiling (a route's share of its write budget).
+    """
 
     def __init__(
         self,
@@ -112,9 +117,9 @@ class AdaptiveRate:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.rate = initial
+        self.rate = min(initial, maximum)
+        self.maximum = maximum
         self._minimum = minimum
-        self._maximum = maximum
         self._increase = increase
         self._decrease = decrease
         self._clock = clock
@@ -122,6 +127,7 @@ class AdaptiveRate:
         self._tokens = 0.0
         self._last = clock()
         self._lock = threading.Lock()
+        self._binding = False
         self.throttles = 0
 
     def acquire(self, items: int) -> None:
@@ -130,15 +136,20 @@ class AdaptiveRate:
                 now = self._clock()
                 self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
                 self._last = now
-                if self._tokens >= items or self._tokens >= self.rate:
+                if self._tokens + 1e-6 >= min(
+                    items, self.rate
+                ):  # a batch larger than the rate waits for a full bucket
                     self._tokens -= items
                     return
                 wait = (items - self._tokens) / self.rate
+                self._binding = True
             self._sleep(min(wait, 0.25))
 
     def succeeded(self) -> None:
         with self._lock:
-            self.rate = min(self._maximum, self.rate + self._increase)
+            if self._binding:
+                self.rate = min(self.maximum, self.rate + self._increase)
+                self._binding = False
 
     def throttled(self) -> None:
         with self._lock:
@@ -162,7 +173,7 @@ class ShardedRecordSink:
     ) -> None:
         self._table = table
         self._writer = writer
-        self._rate = rate or AdaptiveRate()
+        self.rate = rate or AdaptiveRate()
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -182,7 +193,7 @@ class ShardedRecordSink:
 
     @property
     def throttles(self) -> int:
-        return self._rate.throttles
+        return self.rate.throttles
 
     def put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
         self._raise_if_failed()
@@ -206,7 +217,7 @@ class ShardedRecordSink:
         self._raise_if_failed()
 
     def close(self) -> None:
-        self.flush()
+        """Stop the writer threads. Records not flushed are not written (the caller failed)."""
         for q in self._queues:
             q.put(None)
         for thread in self._threads:
@@ -233,7 +244,7 @@ class ShardedRecordSink:
     def _write(self, items: list[dict[str, Any]]) -> None:
         requests = [{"PutRequest": {"Item": item}} for item in items]
         for attempt in range(1, self._max_attempts + 1):
-            self._rate.acquire(len(requests))
+            self.rate.acquire(len(requests))
             body = orjson.dumps({"RequestItems": {self._table: requests}})
             try:
                 unprocessed = self._writer.write(body).unprocessed
@@ -245,9 +256,9 @@ class ShardedRecordSink:
             with self._lock:
                 self.written += done
             if not unprocessed:
-                self._rate.succeeded()
+                self.rate.succeeded()
                 return
-            self._rate.throttled()
+            self.rate.throttled()
             with self._lock:
                 self.retries += 1
             requests = unprocessed
