@@ -158,6 +158,23 @@ def test_adaptive_rate_decreases_on_throttle_and_recovers_only_while_it_is_the_l
     assert rate.rate == 100 and rate.throttles == 11
 
 
+def test_slow_start_grows_the_rate_by_a_share_until_the_first_throttle() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    rate = AdaptiveRate(initial=1000, increase=10, slow_start=0.5, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        rate.acquire(2000)  # more than the rate: the bucket binds
+        rate.succeeded()
+    assert rate.rate == 1000 * 1.5**3
+    rate.throttled()
+    rate.acquire(5000)
+    rate.succeeded()
+    assert rate.rate == 1000 * 1.5**3 * 0.8 + 10  # additive from the first throttle on
+
+
 def test_token_bucket_paces_sends() -> None:
     now = [0.0]
     slept: list[float] = []

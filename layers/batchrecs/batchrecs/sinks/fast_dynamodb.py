@@ -102,9 +102,11 @@ def parse_response(status: int, crc32: str | None, data: bytes) -> BatchResult:
 class AdaptiveRate:
     """AIMD send rate (items/s) over a token bucket, shared by the writer threads.
 
-    The rate only grows while it is what holds the writers back (a send had to wait for tokens):
-    otherwise it would drift far above the real throughput and one throttle would barely lower it.
-    ``maximum`` is a hard ceiling (a route's share of its write budget).
+    Until the first throttle the rate grows by ``slow_start`` per batch (like TCP's slow start, so a
+    worker reaches the table's capacity within a second); after it, additively by ``increase``. It only
+    grows while it is what holds the writers back (a send had to wait for tokens): otherwise it would
+    drift far above the real throughput and one throttle would barely lower it. ``maximum`` is a hard
+    ceiling (a route's share of its write budget).
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class AdaptiveRate:
         maximum: float = 1e9,
         increase: float = 25.0,
         decrease: float = 0.8,
+        slow_start: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -121,6 +124,7 @@ class AdaptiveRate:
         self.maximum = maximum
         self._minimum = minimum
         self._increase = increase
+        self._slow_start = slow_start
         self._decrease = decrease
         self._clock = clock
         self._sleep = sleep
@@ -148,7 +152,10 @@ class AdaptiveRate:
     def succeeded(self) -> None:
         with self._lock:
             if self._binding:
-                self.rate = min(self.maximum, self.rate + self._increase)
+                grown = (
+                    self.rate * (1 + self._slow_start) if not self.throttles else self.rate + self._increase
+                )
+                self.rate = min(self.maximum, grown)
                 self._binding = False
 
     def throttled(self) -> None:
