@@ -56,8 +56,8 @@ def _sink(table: ThrottlingTable, **kwargs: Any) -> ShardedRecordSink:
     return ShardedRecordSink("recs", table, rate=rate, sleep=lambda s: None, **kwargs)
 
 
-def _item(pk: str, version: int) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": "home"}, "v": {"N": str(version)}}
+def _item(pk: str, version: int) -> bytes:
+    return orjson.dumps({"pk": {"S": pk}, "sk": {"S": "home"}, "v": {"N": str(version)}})
 
 
 def test_nothing_is_lost_under_throttling_and_the_rate_backs_off() -> None:

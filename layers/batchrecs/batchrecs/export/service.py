@@ -196,6 +196,7 @@ class ChunkExporter:
     def _export(self, message: ChunkMessage, route: Route, ctx: RecordContext) -> ChunkCounts:
         counts = ChunkCounts()
         sink = self.sink_for(route)
+        shared = ctx.shared
         errors = _ErrorReport(
             self._objects, message.bucket, f"reports/{message.jobName}/errors/{message.chunkId}.jsonl"
         )
@@ -213,7 +214,7 @@ class ChunkExporter:
                     counts.failed += 1
                     errors.add(message.key, offset, parsed)
                     continue
-                sink.put(record_key(parsed, ctx), record_item(parsed, ctx))
+                sink.put(record_key(parsed, ctx), record_item(parsed, shared))
             sink.flush()
         except BaseException:
             errors.abort()

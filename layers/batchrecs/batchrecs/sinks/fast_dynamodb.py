@@ -178,17 +178,15 @@ class ShardedRecordSink:
         max_delay: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._table = table
+        self._body_start = b'{"RequestItems":{' + orjson.dumps(table) + b":["
         self._writer = writer
         self.rate = rate or AdaptiveRate()
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._sleep = sleep
-        self._buffers: list[dict[tuple[str, str], dict[str, Any]]] = [{} for _ in range(threads)]
-        self._queues: list[queue.Queue[list[dict[str, Any]] | None]] = [
-            queue.Queue(maxsize=8) for _ in range(threads)
-        ]
+        self._buffers: list[dict[tuple[str, str], bytes]] = [{} for _ in range(threads)]
+        self._queues: list[queue.Queue[list[bytes] | None]] = [queue.Queue(maxsize=8) for _ in range(threads)]
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
         self.written = 0
@@ -202,7 +200,8 @@ class ShardedRecordSink:
     def throttles(self) -> int:
         return self.rate.throttles
 
-    def put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
+    def put(self, key: tuple[str, str], item: bytes) -> None:
+        """Buffer ``item`` (the encoded ``Item`` of a ``PutRequest``) under its table key."""
         self._raise_if_failed()
         shard = hash(key) % len(self._buffers)
         buffer = self._buffers[shard]
@@ -234,7 +233,7 @@ class ShardedRecordSink:
         if self._errors:
             raise self._errors[0]
 
-    def _run(self, batches: queue.Queue[list[dict[str, Any]] | None]) -> None:
+    def _run(self, batches: queue.Queue[list[bytes] | None]) -> None:
         while True:
             items = batches.get()
             try:
@@ -248,13 +247,13 @@ class ShardedRecordSink:
             finally:
                 batches.task_done()
 
-    def _write(self, items: list[dict[str, Any]]) -> None:
-        requests = [{"PutRequest": {"Item": item}} for item in items]
+    def _write(self, items: list[bytes]) -> None:
+        requests = [b'{"PutRequest":{"Item":' + item + b"}}" for item in items]
         for attempt in range(1, self._max_attempts + 1):
             self.rate.acquire(len(requests))
-            body = orjson.dumps({"RequestItems": {self._table: requests}})
+            body = self._body_start + b",".join(requests) + b"]}}"
             try:
-                unprocessed = self._writer.write(body).unprocessed
+                unprocessed = [orjson.dumps(request) for request in self._writer.write(body).unprocessed]
             except DynamoDBError as exc:
                 if not exc.retryable:
                     raise
