@@ -263,7 +263,7 @@ def export_path(
     rate = AdaptiveRate(initial=INITIAL_WRITES_PER_SECOND)  # as the workers start (compose.py)
     sink = ShardedRecordSink(TABLE, writer or SignedBatchWriter(), threads=threads, rate=rate)
 
-    shared = ctx.shared
+    shared = ctx.encoded()
 
     def run() -> int:
         count = 0

@@ -243,6 +243,7 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "job_name": job["jobName"],
         "status": job["status"],
         "lines": export.get("lines", validation.get("lines", 0)),
+        "lines_written": export.get("linesWritten", export.get("recordsWritten", 0)),
         "records_written": export.get("recordsWritten", 0),
         "lines_failed": export.get("linesFailed", 0),
         "lines_skipped": validation.get("invalid", 0) if job["status"] != "REJECTED" else 0,
@@ -346,7 +347,7 @@ def _print_table(rows: list[dict[str, Any]], files: list[str], out: TextIO) -> N
     for row, file in zip(rows, files, strict=True):
         print(
             f"{row['route']:<9} {file:<15} {row['job_name']:<34} {row['status']:<10} {row['lines']:>5} "
-            f"{row['records_written']:>7} {row['lines_failed']:>6} {row['lines_skipped']:>7}",
+            f"{row['lines_written']:>7} {row['lines_failed']:>6} {row['lines_skipped']:>7}",
             file=out,
         )
 

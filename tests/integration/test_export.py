@@ -82,8 +82,9 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
     assert job["status"] == "EXPORTED"
     assert job["export"] == {
         "lines": 6,
-        "recordsWritten": 4,
+        "linesWritten": 4,
         "linesFailed": 2,
+        "recordsWritten": 4,
         "chunks": planned["chunks"],
         "errorsReport": f"s3://batchrecs-data/reports/{name}/errors/",
     }

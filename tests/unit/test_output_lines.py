@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import orjson
 import pytest
-from batchrecs.formats.output_lines import OutLine, parse_out_line
+from batchrecs.formats.output_lines import OutLine, SegmentLine, parse_out_line, parse_segment_line
 from batchrecs.routes.config import JobKind
 
 from tests.conftest import FIXTURES
@@ -135,3 +136,74 @@ def test_scores_text_elsewhere_in_the_line_is_never_used() -> None:
     parsed = parse_out_line(line, UP)
     # Then the scores are the parsed values (their shortest text), never the look-alike
     assert isinstance(parsed, OutLine) and parsed.scores == ["0.5"]
+
+
+# ------------------------------------------------------------------------------ segment lines
+
+IA = JobKind.ITEM_AFFINITY
+IAA = JobKind.ITEM_ATTRIBUTE_AFFINITY
+
+
+@pytest.mark.parametrize("field", ["usersList", "recommendedUsers"])
+def test_segment_lines_accept_both_spellings_and_keep_rank_order(field: str) -> None:
+    line = b'{"input": {"itemId": "105"}, "output": {"%s": ["106", "107", "49"]}, "error": null}' % (
+        field.encode()
+    )
+    parsed = parse_segment_line(line, IA)
+    assert isinstance(parsed, SegmentLine)
+    assert (parsed.segment, parsed.count, list(parsed.users())) == ("105", 3, ["106", "107", "49"])
+
+
+@pytest.mark.parametrize(
+    ("fixture", "kind", "first_segment"),
+    [
+        ("seed002_item_affinity.out.jsonl", IA, "105"),
+        (
+            "seed002_item_attribute_affinity.out.jsonl",
+            IAA,
+            'ITEMS.genres = "Comedy" AND ITEMS.genres = "Action"',
+        ),
+    ],
+)
+def test_documented_segment_outputs_parse(fixture: str, kind: JobKind, first_segment: str) -> None:
+    parsed = [parse_segment_line(line, kind) for line in _lines(fixture)]
+    assert all(isinstance(line, SegmentLine) for line in parsed)
+    first = parsed[0]
+    assert isinstance(first, SegmentLine) and first.segment == first_segment and first.count == 3
+
+
+def test_segment_users_with_escapes_and_an_empty_list() -> None:
+    line = b'{"input": {"itemId": "i"}, "output": {"usersList": ["a\\"b", "caf\\u00e9", " x , ] "]}}'
+    parsed = parse_segment_line(line, IA)
+    assert isinstance(parsed, SegmentLine) and list(parsed.users()) == ['a"b', "café", " x , ] "]
+    empty = parse_segment_line(b'{"input": {"itemId": "i"}, "output": {"usersList": [ ]}}', IA)
+    assert isinstance(empty, SegmentLine) and (empty.count, list(empty.users())) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            b'{"input": {"itemId": "i"}, "output": {"usersList": ["a", 7]}}',
+            "output.usersList is not a list of strings",
+        ),
+        (
+            b'{"input": {"itemId": "i"}, "output": {"usersList": ["a"]}, "error": "boom"}',
+            "Personalize error: boom",
+        ),
+        (b'{"input": {}, "output": {"usersList": ["a"]}}', "no itemId in input"),
+        (b'{"input": {"itemId": "i"}, "output": {"usersList": ["a"]}', "not valid JSON"),
+        (b'{"input": {"itemId": "i"}, "output": {}}', "output.usersList is not a list of strings"),
+        (b"not json", "not valid JSON"),
+    ],
+)
+def test_unusable_segment_lines_say_why(line: bytes, reason: str) -> None:
+    assert parse_segment_line(line, IA) == reason
+
+
+def test_a_segment_line_with_100k_users_streams_them_in_order() -> None:
+    users = [f"user-{n}" for n in range(100_000)]
+    line = orjson.dumps({"input": {"itemId": "big"}, "output": {"usersList": users}, "error": None})
+    parsed = parse_segment_line(line, IA)
+    assert isinstance(parsed, SegmentLine) and parsed.count == 100_000
+    assert list(parsed.users()) == users

@@ -69,7 +69,12 @@ class DynamoDBJobStore:
             raise
 
     def record_chunk(self, job_name: str, chunk_id: str, counts: Mapping[str, int]) -> Job | None:
-        names = {"lines": "exportLines", "written": "exportWritten", "failed": "exportFailed"}
+        names = {
+            "lines": "exportLines",
+            "written": "exportWritten",
+            "failed": "exportFailed",
+            "records": "exportRecords",
+        }
         try:
             response = self._client.update_item(
                 TableName=self._table,

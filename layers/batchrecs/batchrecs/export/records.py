@@ -7,13 +7,15 @@ bytes into a request body. The attributes every record of an export shares are e
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
 
 from batchrecs.clock import iso
-from batchrecs.formats.output_lines import OutLine
+from batchrecs.formats.output_lines import OutLine, SegmentLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,40 +32,69 @@ class RecordContext:
         expires = generated + timedelta(days=ttl_days)
         return cls(route, job_name, iso(generated), int(expires.timestamp()))
 
-    @property
-    def shared(self) -> bytes:
-        """The encoded attributes every record of this export ends with."""
-        return orjson.dumps(
+    def encoded(self) -> Encoded:
+        """The context encoded once per export."""
+        tail = orjson.dumps(
             {
-                "sk": {"S": self.route},
                 "route": {"S": self.route},
                 "jobName": {"S": self.job_name},
                 "generatedAt": {"S": self.generated_at},
                 "expiresAt": {"N": str(self.expires_at)},
             }
         )[1:-1]
+        return Encoded(self.route, orjson.dumps(self.route), tail)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """``RecordContext`` as bytes: the route as a JSON string, and the attributes every record of
+    the export ends with (route, jobName, generatedAt, expiresAt)."""
+
+    route: str
+    route_json: bytes
+    tail: bytes
 
 
 def record_key(line: OutLine, ctx: RecordContext) -> tuple[str, str]:
     return line.key, ctx.route
 
 
-def record_item(line: OutLine, shared: bytes) -> bytes:
-    """``pk`` = user (or item) id, ``sk`` = route; items in rank order, scores only when present.
-
-    ``shared`` is ``RecordContext.shared`` (computed once per export).
-    """
+def record_item(line: OutLine, shared: Encoded) -> bytes:
+    """``pk`` = user (or item) id, ``sk`` = route; items in rank order, scores only when present."""
     scores = b',"scores":' + number_list(line.scores) if line.scores is not None else b""
     return (
         b'{"pk":{"S":'
         + orjson.dumps(line.key)
+        + b'},"sk":{"S":'
+        + shared.route_json
         + b'},"items":'
         + string_list(line.items)
         + scores
         + b","
-        + shared
+        + shared.tail
         + b"}"
     )
+
+
+def segment_key(segment: str, kind_is_attribute: bool) -> str:
+    """The sort-key part of a segment: the itemId, or a stable short hash of the expression."""
+    if not kind_is_attribute:
+        return segment
+    return "attr-" + hashlib.sha256(segment.encode("utf-8")).hexdigest()[:16]
+
+
+def segment_records(
+    line: SegmentLine, shared: Encoded, by_attribute: bool
+) -> Iterator[tuple[tuple[str, str], bytes]]:
+    """One record per (user, segment): ``pk`` = userId, ``sk`` = ``<route>#<segment key>``, with
+    ``segment`` (the itemId or expression) and ``rank`` (1-based), streamed user by user."""
+    sk = f"{shared.route}#{segment_key(line.segment, by_attribute)}"
+    middle = b'},"sk":{"S":' + orjson.dumps(sk) + b'},"segment":{"S":' + orjson.dumps(line.segment) + b"}"
+    for rank, user in enumerate(line.users(), start=1):
+        item = (
+            b'{"pk":{"S":' + orjson.dumps(user) + middle + b',"rank":{"N":"%d"},' % rank + shared.tail + b"}"
+        )
+        yield (user, sk), item
 
 
 def string_list(values: list[str]) -> bytes:

@@ -6,8 +6,9 @@
                     once (a redelivered chunk is not counted twice); the worker whose chunk completes
                     the set publishes "Batch Export Completed" and marks the job EXPORTED
 
-Counts satisfy ``lines == recordsWritten + linesFailed``: a line whose record was replaced by a later
-line for the same key counts as written (the key holds the later record).
+Counts satisfy ``lines == linesWritten + linesFailed``: a line whose record was replaced by a later
+line for the same key counts as written (the key holds the later record). ``recordsWritten`` counts
+items stored: one per line of an inference job, one per (user, segment) of a segment job.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from batchrecs.clock import iso, utc_now
 from batchrecs.errors import ExportError, JobConflictError, JobNotFoundError
 from batchrecs.export.chunks import ByteRange, owned_lines, plan_ranges
 from batchrecs.export.reader import OUT_SUFFIX, output_prefix
-from batchrecs.export.records import RecordContext, record_item, record_key
+from batchrecs.export.records import RecordContext, record_item, record_key, segment_records
 from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompleted, JobStateChange
-from batchrecs.formats.output_lines import parse_out_line
+from batchrecs.formats.output_lines import SegmentLine
+from batchrecs.formats.output_lines import parse_out_line as user_line
+from batchrecs.formats.output_lines import parse_segment_line as segment_line
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
 from batchrecs.ports import ChunkQueue, EventPublisher, JobStore, ObjectStore, ObjectWriter, RecordSink
-from batchrecs.routes.config import Route, RoutesConfig
+from batchrecs.routes.config import JobKind, Route, RoutesConfig
 
 logger = Logger(child=True)
 
@@ -38,13 +41,14 @@ DEFAULT_CHUNK_BYTES = 64 << 20
 @dataclass
 class ChunkCounts:
     lines: int = 0
-    written: int = 0
+    written: int = 0  # lines whose records are all stored
     failed: int = 0
+    records: int = 0  # items stored: one per line, or one per user of a segment line
     retries: int = 0  # backoffs and throttled sends: logged per chunk, not kept on the job
     throttles: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return {"lines": self.lines, "written": self.written, "failed": self.failed}
+        return {"lines": self.lines, "written": self.written, "failed": self.failed, "records": self.records}
 
 
 class ExportPlanner:
@@ -77,9 +81,7 @@ class ExportPlanner:
             logger.info("job already exported", extra={"job_name": job.jobName})
             return job
         try:
-            route = self._routes.get(job.route)
-            if route.kind.is_segment:
-                raise ExportError(f"export of {route.kind.value} segment jobs is not supported yet")
+            self._routes.get(job.route)  # an unknown route fails the export here, not in every chunk
             if not job.outputPath:
                 raise ExportError("job has no output path")
             bucket, prefix = output_prefix(job.outputPath)
@@ -196,7 +198,8 @@ class ChunkExporter:
     def _export(self, message: ChunkMessage, route: Route, ctx: RecordContext) -> ChunkCounts:
         counts = ChunkCounts()
         sink = self.sink_for(route)
-        shared = ctx.shared
+        shared = ctx.encoded()
+        by_attribute = route.kind is JobKind.ITEM_ATTRIBUTE_AFFINITY
         errors = _ErrorReport(
             self._objects, message.bucket, f"reports/{message.jobName}/errors/{message.chunkId}.jsonl"
         )
@@ -209,12 +212,16 @@ class ChunkExporter:
                 if not line.strip():
                     continue
                 counts.lines += 1
-                parsed = parse_out_line(line, route.kind)
+                parsed = (segment_line if route.kind.is_segment else user_line)(line, route.kind)
                 if isinstance(parsed, str):
                     counts.failed += 1
                     errors.add(message.key, offset, parsed)
                     continue
-                sink.put(record_key(parsed, ctx), record_item(parsed, shared))
+                if isinstance(parsed, SegmentLine):
+                    for key, item in segment_records(parsed, shared, by_attribute):
+                        sink.put(key, item)
+                else:
+                    sink.put(record_key(parsed, ctx), record_item(parsed, shared))
             sink.flush()
         except BaseException:
             errors.abort()
@@ -222,7 +229,8 @@ class ChunkExporter:
         finally:
             sink.close()
         errors.close()
-        counts.written = sink.written + sink.superseded
+        counts.written = counts.lines - counts.failed  # flushed: every record of these lines is stored
+        counts.records = sink.written + sink.superseded
         counts.retries, counts.throttles = sink.retries, sink.throttles
         return counts
 
@@ -264,8 +272,9 @@ def _export_counts(job: Job) -> dict[str, int | str | None]:
     bucket = output_prefix(job.outputPath)[0] if job.outputPath else None
     return {
         "lines": job.exportLines or 0,
-        "recordsWritten": job.exportWritten or 0,
+        "linesWritten": job.exportWritten or 0,
         "linesFailed": failed,
+        "recordsWritten": job.exportRecords or 0,
         "chunks": job.chunksTotal or 0,
         "errorsReport": f"s3://{bucket}/reports/{job.jobName}/errors/" if failed and bucket else None,
     }
@@ -279,8 +288,9 @@ def _completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         kind=job.kind,
         status=status,  # type: ignore[arg-type]
         lines=job.exportLines or 0,
-        recordsWritten=job.exportWritten or 0,
+        linesWritten=job.exportWritten or 0,
         linesFailed=job.exportFailed or 0,
+        recordsWritten=job.exportRecords or 0,
         errorsReport=counts["errorsReport"],  # type: ignore[arg-type]
         failureReason=failure,
     )

@@ -36,8 +36,9 @@ class ExportCompleted(BaseModel):
     kind: str | None
     status: Literal["EXPORTED", "EXPORT_FAILED"]
     lines: int
-    recordsWritten: int
+    linesWritten: int  # lines whose records are all stored; lines == linesWritten + linesFailed
     linesFailed: int
+    recordsWritten: int  # items stored: one per line, or one per (user, segment) of a segment job
     errorsReport: str | None = None
     failureReason: str | None = None
 

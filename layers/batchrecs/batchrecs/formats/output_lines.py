@@ -12,6 +12,7 @@ numbers are decimal text, and a float round trip would change what Personalize w
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -122,3 +123,70 @@ def _ids(output: dict, kind: JobKind) -> list[str] | None:
     if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
         return None
     return ids
+
+
+# ------------------------------------------------------------------------------ segment jobs
+#
+# A segment line holds one item (or attribute expression) and the users most likely to engage with
+# it, up to millions of them, so its users are never parsed into one list: they are validated and
+# then streamed one at a time from the line's bytes. The rest of the line (input, error) is parsed
+# as JSON with the users array cut out.
+
+_USERS_ARRAY = re.compile(rb'"(usersList|recommendedUsers)"\s*:\s*\[')
+_USER = re.compile(rb'\s*("(?:[^"\\]|\\.)*")\s*(,|\])')
+_EMPTY = re.compile(rb"\s*\]")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentLine:
+    """One usable segment line: the segment (itemId or expression) and where its users are."""
+
+    segment: str
+    line: bytes
+    start: int  # offset of the first user token in ``line``
+    count: int
+
+    def users(self) -> Iterator[str]:
+        """The users in rank order, decoded one at a time."""
+        position = self.start
+        for _ in range(self.count):
+            match = _USER.match(self.line, position)
+            assert match is not None  # checked by parse_segment_line
+            token = match.group(1)
+            yield orjson.loads(token) if b"\\" in token else token[1:-1].decode("utf-8")
+            position = match.end()
+
+
+def parse_segment_line(line: bytes, kind: JobKind) -> SegmentLine | str:
+    """Parse one segment .out line (``usersList`` or ``recommendedUsers``), or say why it is unusable."""
+    found = None
+    for candidate in _USERS_ARRAY.finditer(line):
+        found = candidate  # the last one: output follows input
+    if found is None:
+        reason = parse_out_line(line, kind)  # the generic parser names what is wrong
+        return reason if isinstance(reason, str) else f"output.{_items_field(kind)} not found"
+    start = position = found.end()
+    count = 0
+    if (empty := _EMPTY.match(line, position)) is not None:
+        position = empty.end()
+    else:
+        while True:
+            match = _USER.match(line, position)
+            if match is None:
+                return f"output.{found.group(1).decode()} is not a list of strings"
+            count += 1
+            position = match.end()
+            if match.group(2) == b"]":
+                break
+    try:
+        value = orjson.loads(line[:start] + b"]" + line[position:])
+    except orjson.JSONDecodeError:
+        return "not valid JSON"
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    if value.get("error") is not None:
+        return f"Personalize error: {str(value['error'])[:500]}"
+    key = _key(value, kind)
+    if key is None:
+        return f"no {kind.key_field} in input"
+    return SegmentLine(key, line, start, count)

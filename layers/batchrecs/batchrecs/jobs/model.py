@@ -66,7 +66,8 @@ class Job(BaseModel):
     chunksTotal: int | None = None
     chunksDone: set[str] | None = None
     exportLines: int | None = None
-    exportWritten: int | None = None
+    exportWritten: int | None = None  # lines
+    exportRecords: int | None = None  # items stored
     exportFailed: int | None = None
     generatedAt: str | None = None
     chunksFailed: set[str] | None = None  # chunks that used up their retries (in the dead-letter queue)
