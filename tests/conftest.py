@@ -14,6 +14,8 @@ SOLUTION_ARNS = {
     "USER_PERSONALIZATION_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/home/1a2b3c4d",
     "RELATED_ITEMS_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/sims/5e6f7a8b",
     "PERSONALIZED_RANKING_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/rank/9c0d1e2f",
+    "ITEM_AFFINITY_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/affinity/3a4b5c6d",
+    "ITEM_ATTRIBUTE_AFFINITY_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/attr/7e8f9a0b",
 }
 
 

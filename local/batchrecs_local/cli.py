@@ -295,6 +295,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         ("home", samples / "home" / "users.jsonl", "users.jsonl"),
         ("related", samples / "related" / "items.csv", "items.csv"),
         ("ranking", samples / "ranking" / "users.json", "users.json"),
+        ("segments", samples / "segments" / "items.jsonl", "items.jsonl"),
+        ("segment-attributes", samples / "segment-attributes" / "queries.jsonl", "queries.jsonl"),
         ("home", samples / "rejected.jsonl", "rejected.jsonl"),
     ]
     print(
@@ -319,8 +321,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     rows = [job_summary(jobs[key]) for key in keys]
     _print_table(rows, [key.rsplit("/", 1)[-1] for key in keys], out)
     print("\nExample records, as an application reads them from the recommendations table:", file=out)
-    for route in ("home", "related", "ranking"):
-        record = next((r for r in records if r["sk"] == route), None)
+    for route in ("home", "related", "ranking", "segments#", "segment-attributes#"):
+        record = next((r for r in records if r["sk"] == route or r["sk"].startswith(route)), None)
         if record is not None:
             print("  " + json.dumps(_short(record)), file=out)
     if rejected_report is not None:
@@ -338,22 +340,28 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _print_table(rows: list[dict[str, Any]], files: list[str], out: TextIO) -> None:
+    route_width = max(5, *(len(row["route"]) for row in rows))
+    file_width = max(4, *(len(file) for file in files))
+    job_width = max(3, *(len(row["job_name"]) for row in rows))
     header = (
-        f"{'route':<9} {'file':<15} {'job':<34} {'status':<10} "
-        f"{'lines':>5} {'written':>7} {'failed':>6} {'skipped':>7}"
+        f"{'route':<{route_width}} {'file':<{file_width}} {'job':<{job_width}} {'status':<10} "
+        f"{'lines':>5} {'written':>7} {'failed':>6} {'skipped':>7} {'records':>7}"
     )
     print("\n" + header, file=out)
     print("-" * len(header), file=out)
     for row, file in zip(rows, files, strict=True):
         print(
-            f"{row['route']:<9} {file:<15} {row['job_name']:<34} {row['status']:<10} {row['lines']:>5} "
-            f"{row['lines_written']:>7} {row['lines_failed']:>6} {row['lines_skipped']:>7}",
+            f"{row['route']:<{route_width}} {file:<{file_width}} {row['job_name']:<{job_width}} "
+            f"{row['status']:<10} {row['lines']:>5} {row['lines_written']:>7} {row['lines_failed']:>6} "
+            f"{row['lines_skipped']:>7} {row['records_written']:>7}",
             file=out,
         )
 
 
 def _short(record: dict[str, Any]) -> dict[str, Any]:
     short = dict(record)
+    if "items" not in record:  # a segment record: one user in one segment
+        return short
     short["items"] = record["items"][:5] + (["..."] if len(record["items"]) > 5 else [])
     if "scores" in record:
         short["scores"] = record["scores"][:5] + (["..."] if len(record["scores"]) > 5 else [])

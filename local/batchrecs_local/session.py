@@ -25,6 +25,8 @@ TEMPLATE_SOLUTIONS = {
     "UserPersonalizationSolutionVersionArn": "aws-user-personalization",
     "RelatedItemsSolutionVersionArn": "aws-similar-items",
     "PersonalizedRankingSolutionVersionArn": "aws-personalized-ranking",
+    "ItemAffinitySolutionVersionArn": "aws-item-affinity",
+    "ItemAttributeAffinitySolutionVersionArn": "aws-item-attribute-affinity",
 }
 _deserializer = TypeDeserializer()
 

@@ -297,3 +297,79 @@ def test_an_active_event_redelivered_mid_export_only_resends(cloud: Cloud, perso
     job = _plain_job(cloud, name)
     assert (job["status"], job["export"]["lines"], job["export"]["recordsWritten"]) == ("EXPORTED", 3, 3)
     assert len(cloud.published()) == 1
+
+
+def _segment_job(cloud: Cloud, stubber: Any, invoke: Any, route: str, body: bytes) -> str:
+    """A submitted segment job of ``route``; returns its name."""
+    key = f"input/{route}/segments.jsonl"
+    head = cloud.put(key, body)
+    name = job_name(route, key, "0055AED6DCD90281E5")
+    stubber.add_response(
+        "create_batch_segment_job",
+        {"batchSegmentJobArn": f"arn:aws:personalize:us-east-1:123456789012:batch-segment-job/{name}"},
+    )
+    invoke("submit", object_created(head, key))
+    return name
+
+
+def _export_active(cloud: Cloud, invoke: Any, name: str, route: str, kind: str, out: bytes) -> None:
+    cloud.put(f"output/{route}/{name}/segments.jsonl.out", out)
+    event = sample_event("job_state_change_active.json")
+    event["detail"].update(
+        jobName=name, route=route, kind=kind, outputPath=f"s3://batchrecs-data/output/{route}/{name}/"
+    )
+    invoke("export", event)
+    _drain(cloud, invoke)
+
+
+def test_item_affinity_segments_become_one_record_per_user_and_segment(
+    cloud: Cloud, personalize, invoke
+) -> None:
+    # Given a segment job whose output uses both spellings and has one long line (3,000 users here:
+    # moto's DynamoDB stores about 100 items/s on these machines; 100k-user lines are unit-tested)
+    _, stubber = personalize
+    name = _segment_job(cloud, stubber, invoke, "segments", b'{"itemId": "105"}\n{"itemId": "big"}\n')
+    big = [f"u{n}" for n in range(3_000)]
+    out = (FIXTURES / "seed002_item_affinity.out.jsonl").read_bytes()  # recommendedUsers (the docs)
+    out += orjson.dumps({"input": {"itemId": "big"}, "output": {"usersList": big}, "error": None}) + b"\n"
+    # When its export runs (512-byte chunks: the long line spans dozens of them, owned by one)
+    _export_active(cloud, invoke, name, "segments", "item-affinity", out)
+    # Then every (user, segment) is a record with its rank, and a user's segments are one Query away
+    job = _plain_job(cloud, name)
+    assert job["status"] == "EXPORTED"
+    assert (job["export"]["lines"], job["export"]["linesWritten"], job["export"]["recordsWritten"]) == (
+        4,
+        4,
+        9 + 3_000,
+    )
+    query = cloud.ddb.query(
+        TableName="batchrecs-recommendations",
+        KeyConditionExpression="pk = :u AND begins_with(sk, :route)",
+        ExpressionAttributeValues={":u": {"S": "107"}, ":route": {"S": "segments#"}},
+    )["Items"]
+    assert sorted((item["sk"]["S"], item["rank"]["N"]) for item in query) == [
+        ("segments#105", "2"),
+        ("segments#106", "2"),
+    ]
+    last = cloud.ddb.get_item(
+        TableName="batchrecs-recommendations", Key={"pk": {"S": "u2999"}, "sk": {"S": "segments#big"}}
+    )["Item"]
+    assert (last["segment"]["S"], last["rank"]["N"], last["jobName"]["S"]) == ("big", "3000", name)
+
+
+def test_item_attribute_segments_are_keyed_by_a_hash_of_the_expression(
+    cloud: Cloud, personalize, invoke
+) -> None:
+    from batchrecs.export.records import segment_key
+
+    _, stubber = personalize
+    expression = 'ITEMS.genres = "Comedy" AND ITEMS.genres = "Action"'
+    name = _segment_job(
+        cloud, stubber, invoke, "segment-attributes", orjson.dumps({"itemAttributes": expression}) + b"\n"
+    )
+    out = (FIXTURES / "seed002_item_attribute_affinity.out.jsonl").read_bytes().splitlines()[0] + b"\n"
+    _export_active(cloud, invoke, name, "segment-attributes", "item-attribute-affinity", out)
+    records = cloud.records()
+    sk = "segment-attributes#" + segment_key(expression, True)
+    assert set(records) == {("25", sk), ("78", sk), ("108", sk)}
+    assert records[("78", sk)]["segment"]["S"] == expression and records[("78", sk)]["rank"]["N"] == "2"

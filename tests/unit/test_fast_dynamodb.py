@@ -153,9 +153,13 @@ def test_adaptive_rate_decreases_on_throttle_and_recovers_only_while_it_is_the_l
         rate.acquire(320)
         rate.succeeded()
     assert rate.rate == 540
-    for _ in range(10):
+    for _ in range(4):  # throttles of the requests in flight together: one congestion, one cut
         rate.throttled()
-    assert rate.rate == 100 and rate.throttles == 11
+    assert rate.rate == 270 and rate.throttles == 5
+    for _ in range(10):  # throttled again and again, a cooldown apart: down to the minimum
+        now[0] += 1
+        rate.throttled()
+    assert rate.rate == 100 and rate.throttles == 15
 
 
 def test_slow_start_grows_the_rate_by_a_share_until_the_first_throttle() -> None:

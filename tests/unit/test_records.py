@@ -98,3 +98,16 @@ def test_segment_records_one_per_user_with_rank_and_a_queryable_sort_key() -> No
     assert key == ("u2", "segments#" + segment_key(expression, True))
     assert segment_key(expression, True) == segment_key(expression, True) != segment_key("x", True)
     assert len(segment_key(expression, True)) <= 24 and orjson.loads(item)["segment"] == {"S": expression}
+
+
+def test_a_segment_line_of_100k_users_becomes_100k_records_in_rank_order() -> None:
+    ctx = RecordContext.for_job("segments", "j", GENERATED, ttl_days=1).encoded()
+    users = [f"user-{n}" for n in range(100_000)]
+    line = parse_segment_line(orjson.dumps({"input": {"itemId": "i"}, "output": {"usersList": users}}), IA)
+    assert isinstance(line, SegmentLine)
+    records = segment_records(line, ctx, by_attribute=False)
+    keys, last = [], b""
+    for key, last in records:  # noqa: B007 - the last record is checked below
+        keys.append(key)
+    assert keys == [(user, "segments#i") for user in users]
+    assert orjson.loads(last)["rank"] == {"N": "100000"} and orjson.loads(last)["pk"] == {"S": "user-99999"}

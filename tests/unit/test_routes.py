@@ -22,6 +22,8 @@ def test_shipped_routes_file_is_valid_and_has_the_documented_routes() -> None:
         "home": JobKind.USER_PERSONALIZATION,
         "related": JobKind.RELATED_ITEMS,
         "ranking": JobKind.PERSONALIZED_RANKING,
+        "segments": JobKind.ITEM_AFFINITY,
+        "segment-attributes": JobKind.ITEM_ATTRIBUTE_AFFINITY,
     }
     assert all(route.destination.type == "dynamodb" for route in config.routes.values())
     assert config.get("home").solutionVersionArn == ARN

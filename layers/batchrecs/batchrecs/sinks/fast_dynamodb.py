@@ -107,6 +107,10 @@ class AdaptiveRate:
     grows while it is what holds the writers back (a send had to wait for tokens): otherwise it would
     drift far above the real throughput and one throttle would barely lower it. ``maximum`` is a hard
     ceiling (a route's share of its write budget).
+
+    Throttles within ``cooldown`` seconds of a decrease count as the same congestion (the writers'
+    requests in flight all meet the same full table), so the rate is cut once, not collapsed. The
+    bucket holds ``burst`` seconds of sends (at least one batch), so bursts stay small.
     """
 
     def __init__(
@@ -117,6 +121,8 @@ class AdaptiveRate:
         increase: float = 25.0,
         decrease: float = 0.8,
         slow_start: float = 0.1,
+        cooldown: float = 0.5,
+        burst: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -126,6 +132,9 @@ class AdaptiveRate:
         self._increase = increase
         self._slow_start = slow_start
         self._decrease = decrease
+        self._cooldown = cooldown
+        self._burst = burst
+        self._decreased_at = -float("inf")
         self._clock = clock
         self._sleep = sleep
         self._tokens = 0.0
@@ -135,19 +144,17 @@ class AdaptiveRate:
         self.throttles = 0
 
     def acquire(self, items: int) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens + 1e-6 >= min(
-                    items, self.rate
-                ):  # a batch larger than the rate waits for a full bucket
-                    self._tokens -= items
-                    return
-                wait = (items - self._tokens) / self.rate
+        """Take ``items`` tokens, sleeping once for any shortfall (a reservation: no polling loop)."""
+        with self._lock:
+            now = self._clock()
+            capacity = max(self.rate * self._burst, items)
+            self._tokens = min(capacity, self._tokens + (now - self._last) * self.rate) - items
+            self._last = now
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+            if wait > 0:
                 self._binding = True
-            self._sleep(min(wait, 0.25))
+        if wait > 0:
+            self._sleep(wait)
 
     def succeeded(self) -> None:
         with self._lock:
@@ -160,8 +167,11 @@ class AdaptiveRate:
 
     def throttled(self) -> None:
         with self._lock:
-            self.rate = max(self._minimum, self.rate * self._decrease)
             self.throttles += 1
+            now = self._clock()
+            if now - self._decreased_at >= self._cooldown:
+                self.rate = max(self._minimum, self.rate * self._decrease)
+                self._decreased_at = now
 
 
 class ShardedRecordSink:
@@ -248,8 +258,15 @@ class ShardedRecordSink:
                 batches.task_done()
 
     def _write(self, items: list[bytes]) -> None:
+        """Write one batch until every item is stored.
+
+        The shared rate paces the sends; a retry only waits a jittered backoff that grows with the
+        attempts in a row that stored nothing (a partly stored batch made progress: the rate, already
+        lowered, does the pacing). ``max_attempts`` such attempts in a row raise instead of dropping.
+        """
         requests = [b'{"PutRequest":{"Item":' + item + b"}}" for item in items]
-        for attempt in range(1, self._max_attempts + 1):
+        stalled = 0
+        while True:
             self.rate.acquire(len(requests))
             body = self._body_start + b",".join(requests) + b"]}}"
             try:
@@ -265,8 +282,10 @@ class ShardedRecordSink:
                 self.rate.succeeded()
                 return
             self.rate.throttled()
+            stalled = 0 if done else stalled + 1
+            if stalled >= self._max_attempts:
+                raise WriteRetriesExhausted(len(unprocessed), stalled)
             with self._lock:
                 self.retries += 1
             requests = unprocessed
-            self._sleep(random.uniform(0, min(self._max_delay, self._base_delay * 2**attempt)))
-        raise WriteRetriesExhausted(len(requests), self._max_attempts)
+            self._sleep(random.uniform(0, min(self._max_delay, self._base_delay * 2**stalled)))
