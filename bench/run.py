@@ -37,7 +37,7 @@ CAPPED_SECONDS = float(os.environ.get("BENCH_CAPPED_SECONDS", "12"))
 RSS_MB = [int(size) for size in os.environ.get("BENCH_RSS_MB", "128,1024").split(",")]
 ROUNDS = 3  # parse-only rate: the best of this many passes
 SLICES = int(os.environ.get("BENCH_SLICES", "20"))
-SLICE_LINES = int(os.environ.get("BENCH_SLICE_LINES", "2500"))  # batchrecs exports this much of each slice
+SLICE_LINES = int(os.environ.get("BENCH_SLICE_LINES", "1500"))  # batchrecs exports this much of each slice
 NAIVE_SHARE = 10  # the naive path exports this fraction of each slice (it is that much slower)
 RSS_ITEMS_PER_LINE = 500  # numResults' maximum: a GB of output in fewer, longer lines
 CHUNK_BYTES = 64 << 20
@@ -250,7 +250,12 @@ def naive(path: Path, span: Any, limit: int, table: Any) -> dict[str, float]:
 
 
 def export_path(
-    path: Path, span: Any = None, limit: int | None = None, writer: Any = None, threads: int = 4
+    path: Path,
+    span: Any = None,
+    limit: int | None = None,
+    writer: Any = None,
+    threads: int = 4,
+    seconds: float | None = None,
 ) -> dict[str, float]:
     """Exactly what an export worker does with a chunk: owned lines -> records -> fast writer."""
     from batchrecs.compose import INITIAL_WRITES_PER_SECOND
@@ -267,13 +272,14 @@ def export_path(
 
     def run() -> int:
         count = 0
+        deadline = time.perf_counter() + seconds if seconds else float("inf")
         for line in _lines(path, span or _span(path)):
             parsed = parse_out_line(line, JobKind.USER_PERSONALIZATION)
             if isinstance(parsed, str):
                 raise RuntimeError(parsed)
             sink.put(record_key(parsed, ctx), record_item(parsed, shared))
             count += 1
-            if limit is not None and count >= limit:
+            if (limit is not None and count >= limit) or time.perf_counter() > deadline:
                 break
         sink.flush()
         sink.close()
@@ -406,7 +412,7 @@ def main() -> int:
     capped = Endpoint(cap=cap)
     try:
         _environment(capped.url)
-        run = export_path(out_file, limit=int(cap * CAPPED_SECONDS))
+        run = export_path(out_file, seconds=CAPPED_SECONDS)
         stats = capped.stats()
     finally:
         capped.stop()

@@ -45,6 +45,32 @@ def test_each_shipped_route_runs_end_to_end(
     assert job["status"] == "EXPORTED" and job["export"]["recordsWritten"] == written
 
 
+@pytest.mark.parametrize(
+    ("route", "sample", "segments"),
+    [
+        ("segments", SAMPLES / "segments" / "items.jsonl", 5),
+        ("segment-attributes", SAMPLES / "segment-attributes" / "queries.jsonl", 3),
+    ],
+)
+def test_segment_routes_store_one_record_per_user_and_segment(
+    tmp_path: Path, route: str, sample: Path, segments: int
+) -> None:
+    # Given a batch segment job's sample, When it runs through a fresh local cloud
+    result = batchrecs("local", "run", sample, "--route", route, "--json", "--dump", tmp_path)
+    assert result.code == 0, result.stderr[-3000:]
+    summary = result.json
+    # Then every line (segment) is written, as one record per user in it, ranked from 1
+    assert (summary["status"], summary["lines"], summary["lines_written"]) == ("EXPORTED", segments, segments)
+    records = read_jsonl(tmp_path / "records.jsonl")
+    assert len(records) == summary["records_written"] > segments
+    by_segment: dict[str, list[int]] = {}
+    for record in records:
+        assert record["sk"].startswith(f"{route}#") and record["jobName"] == summary["job_name"]
+        by_segment.setdefault(record["sk"], []).append(record["rank"])
+    assert len(by_segment) == segments
+    assert all(sorted(ranks) == list(range(1, len(ranks) + 1)) for ranks in by_segment.values())
+
+
 def test_related_route_reports_the_skipped_row_and_the_unknown_item(tmp_path: Path) -> None:
     result = batchrecs(
         "local", "run", SAMPLES / "related" / "items.csv", "--route", "related", "--json", "--dump", tmp_path
