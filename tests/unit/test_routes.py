@@ -115,6 +115,7 @@ def test_exploration_config_is_sent_as_strings() -> None:
 def test_unknown_route_lookup_lists_configured_routes() -> None:
     config = load_routes(ROOT / "config" / "routes.yaml", SOLUTION_ARNS)
     with pytest.raises(
-        UnknownRouteError, match=r"no route named 'nope' \(configured: home, ranking, related\)"
+        UnknownRouteError,
+        match=r"no route named 'nope' \(configured: home, ranking, related, segment-attributes, segments\)",
     ):
         config.get("nope")
