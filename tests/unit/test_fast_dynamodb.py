@@ -229,34 +229,76 @@ def test_unprocessed_items_are_returned() -> None:
     ]
 
 
+class _Endpoint(BaseHTTPRequestHandler):
+    """Answers BatchWriteItem with nothing unprocessed; records what it saw on the server."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive unless a test says otherwise
+    seen: list[dict[str, Any]]
+    drop_after_reply = False  # close the socket without announcing it (a server's idle timeout)
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append({"headers": dict(self.headers), "body": body, "peer": self.client_address})
+        reply = b'{"UnprocessedItems":{}}'
+        self.send_response(200)
+        self.send_header("x-amz-crc32", str(zlib.crc32(reply)))
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+        self.close_connection = self.drop_after_reply
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Any:
+    handler = type("Handler", (_Endpoint,), {"seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
+    yield handler
+    server.shutdown()
+    server.server_close()
+
+
+BODY = orjson.dumps({"RequestItems": {"recs": [{"PutRequest": {"Item": {"pk": {"S": "a"}}}}]}})
+
+
 @pytest.mark.enable_socket
 @pytest.mark.allow_hosts(["127.0.0.1"])
-def test_signed_writer_sends_a_sigv4_request_to_the_session_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: dict[str, Any] = {}
+def test_signed_writer_sends_a_sigv4_request_to_the_session_endpoint(endpoint: Any) -> None:
+    writer = SignedBatchWriter()
+    assert writer.write(BODY).unprocessed == []
+    assert writer.write(BODY).unprocessed == []
+    first, second = endpoint.seen
+    assert first["body"] == BODY
+    assert first["headers"]["X-Amz-Target"] == "DynamoDB_20120810.BatchWriteItem"
+    assert first["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert "/us-east-1/dynamodb/aws4_request" in first["headers"]["Authorization"]
+    assert first["peer"] == second["peer"]  # the connection is kept alive
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            seen["headers"] = dict(self.headers)
-            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
-            reply = b'{"UnprocessedItems":{}}'
-            self.send_response(200)
-            self.send_header("x-amz-crc32", str(zlib.crc32(reply)))
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
 
-        def log_message(self, *args: Any) -> None:
-            pass
+@pytest.mark.enable_socket
+@pytest.mark.allow_hosts(["127.0.0.1"])
+def test_signed_writer_reconnects_when_the_server_closed_a_kept_alive_connection(endpoint: Any) -> None:
+    endpoint.drop_after_reply = True
+    writer = SignedBatchWriter()
+    for _ in range(3):
+        assert writer.write(BODY).unprocessed == []
+    assert len(endpoint.seen) == 3
+    assert len({seen["peer"] for seen in endpoint.seen}) == 3  # a fresh connection each time
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
-        body = orjson.dumps({"RequestItems": {"recs": [{"PutRequest": {"Item": {"pk": {"S": "a"}}}}]}})
-        assert SignedBatchWriter().write(body).unprocessed == []
-    finally:
-        server.shutdown()
-    assert seen["body"] == body
-    assert seen["headers"]["X-Amz-Target"] == "DynamoDB_20120810.BatchWriteItem"
-    assert seen["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
-    assert "/us-east-1/dynamodb/aws4_request" in seen["headers"]["Authorization"]
+
+@pytest.mark.enable_socket
+@pytest.mark.allow_hosts(["127.0.0.1"])
+def test_signed_writer_reports_an_unreachable_endpoint_as_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    with pytest.raises(DynamoDBError) as caught:
+        SignedBatchWriter(timeout=2).write(BODY)
+    assert (caught.value.code, caught.value.retryable) == ("ConnectionError", True)

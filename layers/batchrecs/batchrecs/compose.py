@@ -60,7 +60,7 @@ INITIAL_WRITES_PER_SECOND = 1000.0  # per worker; AIMD takes it up to what the t
 
 
 def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
-    writer = SignedBatchWriter(pool_size=settings.export_writer_threads)  # pooled for the container's life
+    writer = SignedBatchWriter()  # its connections are kept for the container's life
 
     def sink_for(route: Route) -> RecordSink:
         budget = route.destination.maxWritesPerSecond
