@@ -1,5 +1,6 @@
-"""One local endpoint: moto for S3, DynamoDB, SQS, EventBridge, SNS and SES; our emulator for what
-moto lacks (Personalize batch jobs), chosen by the request's ``X-Amz-Target``."""
+"""One local endpoint: moto for S3, DynamoDB, SQS, EventBridge, SNS and SES; our emulators for what
+moto lacks: Personalize batch jobs (chosen by the request's ``X-Amz-Target``) and SES contact import
+jobs and contact-list limits (chosen by the request's path)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from batchrecs_local.personalize.emulator import TARGET_PREFIX, PersonalizeEmulator, Timings
 from batchrecs_local.personalize.recommender import Dataset, Recommender
+from batchrecs_local.ses import SesEmulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -30,6 +32,7 @@ class LocalEndpoint:
         self.emulator = PersonalizeEmulator(
             Recommender(Dataset.generate()), lambda: self.client("s3"), REGION, ACCOUNT, timings or Timings()
         )
+        self.ses = SesEmulator(self.client, delay=min(0.5, (timings or Timings()).running))
         self._server: BaseWSGIServer | None = None
 
     @property
@@ -58,6 +61,8 @@ class LocalEndpoint:
     def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
             return self.emulator(environ, start_response)
+        if self.ses.handles(environ):
+            return self.ses(environ, start_response, forward=self._moto)
         return self._moto(environ, start_response)
 
 

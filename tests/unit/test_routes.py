@@ -78,6 +78,33 @@ def test_missing_placeholder_variable_names_route_field_and_variable() -> None:
             "itemExplorationConfig applies only",
         ),
         (f"    kind: popularity\n    solutionVersionArn: {ARN}\n", "route 'home' field 'destination'"),
+        (
+            f"    kind: user-personalization\n    solutionVersionArn: {ARN}\n"
+            "    destination: {type: ses, contactList: l, address: {type: userId}}\n",
+            "route 'home' field '\\(route\\)': .*names one topic",
+        ),
+        (
+            f"    kind: item-affinity\n    solutionVersionArn: {ARN}\n"
+            "    destination: {type: ses, contactList: l, topic: t, address: {type: userId}}\n",
+            "maps segments to topics",
+        ),
+        (
+            f"    kind: popularity\n    solutionVersionArn: {ARN}\n"
+            "    destination: {type: ses, contactList: l, topic: t, address: {type: directory, table: x}}\n",
+            "route 'home' field 'destination.address.table'",
+        ),
+        (
+            f"    kind: item-affinity\n    solutionVersionArn: {ARN}\n"
+            "    destination: {type: ses, contactList: l, address: {type: userId}, segmentTopics: {"
+            + ", ".join(f"s{i}: t{i}" for i in range(21))
+            + "}}\n",
+            "at most 20 topics",
+        ),
+        (
+            f"    kind: popularity\n    solutionVersionArn: {ARN}\n"
+            "    destination: {type: ses, contactList: l, topic: t, address: {type: userId}, maxContactsPerImport: 0}\n",
+            "route 'home' field 'destination.maxContactsPerImport'",
+        ),
     ],
 )
 def test_invalid_route_is_a_startup_error_naming_route_and_field(body: str, message: str) -> None:

@@ -11,15 +11,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
+from batchrecs.aws.directory import DirectoryAddressBook
 from batchrecs.aws.events import EventBridgePublisher
 from batchrecs.aws.jobs_table import DynamoDBJobStore
 from batchrecs.aws.personalize import PersonalizeBatchJobs
 from batchrecs.aws.s3 import S3Objects
+from batchrecs.aws.ses import SesContactLists
 from batchrecs.aws.sqs import SqsChunkQueue
+from batchrecs.export.contacts import ContactImporter, address_book_for
 from batchrecs.export.service import ChunkExporter, ExportPlanner
 from batchrecs.monitor.service import Monitor
 from batchrecs.ports import RecordSink
-from batchrecs.routes.config import Route, load_routes
+from batchrecs.routes.config import DynamoDBDestination, Route, load_routes
 from batchrecs.settings import ExportSettings, ExportWorkerSettings, MonitorSettings, SubmitSettings
 from batchrecs.sinks.fast_dynamodb import AdaptiveRate, ShardedRecordSink, SignedBatchWriter
 from batchrecs.submit.service import Submitter, Upload
@@ -37,11 +40,12 @@ def build_submitter(settings: SubmitSettings, personalize_client: Any = None) ->
 
 
 def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> Monitor:
-    load_routes(settings.routes_file)  # fail at startup on a bad routes file, like the other functions
     return Monitor(
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
+        routes=load_routes(settings.routes_file),  # a bad routes file fails at startup
+        contacts=ContactImporter(S3Objects(), SesContactLists()),
     )
 
 
@@ -63,6 +67,8 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
     writer = SignedBatchWriter()  # its connections are kept for the container's life
 
     def sink_for(route: Route) -> RecordSink:
+        if not isinstance(route.destination, DynamoDBDestination):
+            raise TypeError(f"route {route.name} does not export to DynamoDB")
         budget = route.destination.maxWritesPerSecond
         share = budget / settings.export_worker_concurrency if budget else float("inf")
         return ShardedRecordSink(
@@ -79,6 +85,7 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         events=EventBridgePublisher(settings.event_bus_name),
         sink_factory=sink_for,
         max_receives=settings.chunk_max_receives,
+        address_books=lambda destination: address_book_for(destination, DirectoryAddressBook),
     )
 
 

@@ -74,6 +74,7 @@ class DynamoDBJobStore:
             "written": "exportWritten",
             "failed": "exportFailed",
             "records": "exportRecords",
+            "missing": "exportMissing",
         }
         try:
             response = self._client.update_item(

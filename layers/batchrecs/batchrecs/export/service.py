@@ -4,7 +4,9 @@
                     job, send one message per chunk
     chunk message -> ChunkExporter: read the chunk's lines, write records, count the chunk on the job
                     once (a redelivered chunk is not counted twice); the worker whose chunk completes
-                    the set publishes "Batch Export Completed" and marks the job EXPORTED
+                    the set publishes "Batch Export Completed" and marks the job EXPORTED - or, for an
+                    SES route, marks it IMPORTING: the monitor runs the SES import jobs and finishes it
+                    (see ``batchrecs.export.contacts``)
 
 Counts satisfy ``lines == linesWritten + linesFailed``: a line whose record was replaced by a later
 line for the same key counts as written (the key holds the later record). ``recordsWritten`` counts
@@ -13,9 +15,10 @@ items stored: one per line of an inference job, one per (user, segment) of a seg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 from aws_lambda_powertools import Logger
@@ -23,15 +26,16 @@ from aws_lambda_powertools import Logger
 from batchrecs.clock import iso, utc_now
 from batchrecs.errors import ExportError, JobConflictError, JobNotFoundError
 from batchrecs.export.chunks import ByteRange, owned_lines, plan_ranges
+from batchrecs.export.contacts import AddressBook, ContactStager, staged_prefix, staged_tail
 from batchrecs.export.reader import OUT_SUFFIX, output_prefix
 from batchrecs.export.records import RecordContext, record_item, record_key, segment_records
 from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompleted, JobStateChange
-from batchrecs.formats.output_lines import SegmentLine
+from batchrecs.formats.output_lines import OutLine, SegmentLine
 from batchrecs.formats.output_lines import parse_out_line as user_line
 from batchrecs.formats.output_lines import parse_segment_line as segment_line
-from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
+from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, IMPORTING, Job
 from batchrecs.ports import ChunkQueue, EventPublisher, JobStore, ObjectStore, ObjectWriter, RecordSink
-from batchrecs.routes.config import JobKind, Route, RoutesConfig
+from batchrecs.routes.config import JobKind, Route, RoutesConfig, SesDestination
 
 logger = Logger(child=True)
 
@@ -43,12 +47,19 @@ class ChunkCounts:
     lines: int = 0
     written: int = 0  # lines whose records are all stored
     failed: int = 0
-    records: int = 0  # items stored: one per line, or one per user of a segment line
+    records: int = 0  # items stored (or SES contacts staged): one per line, or per user of a segment line
+    missing: int = 0  # SES: users without an e-mail address (counted and reported, not failed)
     retries: int = 0  # backoffs and throttled sends: logged per chunk, not kept on the job
     throttles: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return {"lines": self.lines, "written": self.written, "failed": self.failed, "records": self.records}
+        return {
+            "lines": self.lines,
+            "written": self.written,
+            "failed": self.failed,
+            "records": self.records,
+            "missing": self.missing,
+        }
 
 
 class ExportPlanner:
@@ -147,12 +158,14 @@ class ChunkExporter:
         sink_factory: Callable[[Route], RecordSink],
         max_receives: int,
         clock: Callable[[], str] = utc_now,
+        address_books: Callable[[SesDestination], AddressBook] | None = None,
     ) -> None:
         self._routes = routes
         self._jobs = jobs
         self._objects = objects
         self._events = events
         self.sink_for = sink_factory
+        self._address_books = address_books
         self._max_receives = max_receives
         self._clock = clock
 
@@ -175,10 +188,12 @@ class ChunkExporter:
             self._finish_if_complete(job)
             return None
         route = self._routes.get(job.route)
-        ctx = RecordContext.for_job(
-            route.name, job.jobName, datetime.fromisoformat(message.generatedAt), route.destination.ttlDays
-        )
-        counts = self._export(message, route, ctx)
+        generated = datetime.fromisoformat(message.generatedAt)
+        if isinstance(route.destination, SesDestination):
+            counts = self._stage_contacts(message, route, route.destination, job.jobName, iso(generated))
+        else:
+            ctx = RecordContext.for_job(route.name, job.jobName, generated, route.destination.ttlDays)
+            counts = self._export(message, route, ctx)
         updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
         if updated is None:
             return None  # another delivery of this chunk was counted first
@@ -195,28 +210,33 @@ class ChunkExporter:
         self._finish_if_complete(updated)
         return counts
 
+    def _lines(
+        self, message: ChunkMessage, route: Route, counts: ChunkCounts, errors: _LineReport
+    ) -> Iterator[tuple[int, OutLine | SegmentLine]]:
+        """The chunk's usable lines, parsed, with their offsets; unusable ones are counted and reported."""
+
+        def read_from(offset: int) -> Iterable[bytes]:
+            return self._objects.iter_range(message.bucket, message.key, offset, message.etag)
+
+        for offset, line in owned_lines(read_from, ByteRange(message.start, message.end)):
+            if not line.strip():
+                continue
+            counts.lines += 1
+            parsed = (segment_line if route.kind.is_segment else user_line)(line, route.kind)
+            if isinstance(parsed, str):
+                counts.failed += 1
+                errors.add({"file": message.key, "offset": offset, "reason": parsed})
+                continue
+            yield offset, parsed
+
     def _export(self, message: ChunkMessage, route: Route, ctx: RecordContext) -> ChunkCounts:
         counts = ChunkCounts()
         sink = self.sink_for(route)
         shared = ctx.encoded()
         by_attribute = route.kind is JobKind.ITEM_ATTRIBUTE_AFFINITY
-        errors = _ErrorReport(
-            self._objects, message.bucket, f"reports/{message.jobName}/errors/{message.chunkId}.jsonl"
-        )
-
-        def read_from(offset: int) -> Iterable[bytes]:
-            return self._objects.iter_range(message.bucket, message.key, offset, message.etag)
-
+        errors = _LineReport(self._objects, message.bucket, _report_key(message, "errors"))
         try:
-            for offset, line in owned_lines(read_from, ByteRange(message.start, message.end)):
-                if not line.strip():
-                    continue
-                counts.lines += 1
-                parsed = (segment_line if route.kind.is_segment else user_line)(line, route.kind)
-                if isinstance(parsed, str):
-                    counts.failed += 1
-                    errors.add(message.key, offset, parsed)
-                    continue
+            for _, parsed in self._lines(message, route, counts, errors):
                 if isinstance(parsed, SegmentLine):
                     for key, item in segment_records(parsed, shared, by_attribute):
                         sink.put(key, item)
@@ -234,6 +254,57 @@ class ChunkExporter:
         counts.retries, counts.throttles = sink.retries, sink.throttles
         return counts
 
+    def _stage_contacts(
+        self,
+        message: ChunkMessage,
+        route: Route,
+        destination: SesDestination,
+        job_name: str,
+        generated_at: str,
+    ) -> ChunkCounts:
+        """Stage the chunk's users as contacts (``exports/<job>/contacts/<chunk>.jsonl``, rewritten
+        whole by a redelivered chunk); segments without a topic are unusable lines."""
+        if self._address_books is None:
+            raise ExportError(f"route {route.name} exports to SES but no address book is configured")
+        counts = ChunkCounts()
+        context = {"route": route.name, "jobName": job_name, "generatedAt": generated_at}
+        errors = _LineReport(self._objects, message.bucket, _report_key(message, "errors"))
+        missing = _LineReport(self._objects, message.bucket, _report_key(message, "missing-addresses"))
+        out = self._objects.writer(
+            message.bucket, f"{staged_prefix(job_name)}{message.chunkId}.jsonl", "application/x-ndjson"
+        )
+        stager = ContactStager(
+            self._address_books(destination), out, lambda user: missing.add({"userId": user})
+        )
+        try:
+            for offset, parsed in self._lines(message, route, counts, errors):
+                if isinstance(parsed, SegmentLine):
+                    topic = (destination.segmentTopics or {}).get(parsed.segment)
+                    if topic is None:
+                        counts.failed += 1
+                        reason = f"segment {parsed.segment!r} has no topic in the route's segmentTopics"
+                        errors.add({"file": message.key, "offset": offset, "reason": reason})
+                        continue
+                    tail = staged_tail([topic], {**context, "segments": [parsed.segment]})
+                    for user in parsed.users():
+                        stager.add(user, tail)
+                else:
+                    scores = {"scores": [float(text) for text in parsed.scores]} if parsed.scores else {}
+                    attributes = {**context, "items": parsed.items, **scores}
+                    stager.add(parsed.key, staged_tail([destination.topic or ""], attributes))
+            stager.flush()
+            out.close()
+        except BaseException:
+            out.abort()
+            errors.abort()
+            missing.abort()
+            raise
+        errors.close()
+        missing.close()
+        counts.written = counts.lines - counts.failed
+        counts.records, counts.missing = stager.counts.contacts, stager.counts.missing
+        return counts
+
     def give_up(self, message: ChunkMessage, reason: str) -> Job:
         """The chunk failed on its last allowed receive: record it on the job and say so."""
         job = self._jobs.record_chunk_failure(
@@ -244,10 +315,16 @@ class ChunkExporter:
         return job
 
     def _finish_if_complete(self, job: Job) -> None:
-        """The chunk that completes the set finishes the job (also after failed chunks were re-driven)."""
+        """The chunk that completes the set finishes the job (also after failed chunks were re-driven);
+        an SES export goes on to its import jobs instead (the monitor finishes it)."""
         if job.status in (EXPORTING, EXPORT_FAILED) and job.chunks_finished and not job.chunksFailed:
             try:
-                finish(job, EXPORTED, self._jobs, self._events, self._clock)
+                if isinstance(self._routes.get(job.route).destination, SesDestination):
+                    importing = job.moved_to(IMPORTING, self._clock(), importJobs=None, contactImport=None)
+                    self._jobs.save(importing, expected_status=job.status)
+                    logger.info("contacts staged, import next", extra={"job_name": job.jobName})
+                else:
+                    finish(job, EXPORTED, self._jobs, self._events, self._clock)
             except JobConflictError:
                 logger.info("export finished by another worker", extra={"job_name": job.jobName})
 
@@ -267,10 +344,10 @@ def finish(
     return done
 
 
-def _export_counts(job: Job) -> dict[str, int | str | None]:
+def _export_counts(job: Job) -> dict[str, Any]:
     failed = job.exportFailed or 0
     bucket = output_prefix(job.outputPath)[0] if job.outputPath else None
-    return {
+    counts: dict[str, Any] = {
         "lines": job.exportLines or 0,
         "linesWritten": job.exportWritten or 0,
         "linesFailed": failed,
@@ -278,6 +355,18 @@ def _export_counts(job: Job) -> dict[str, int | str | None]:
         "chunks": job.chunksTotal or 0,
         "errorsReport": f"s3://{bucket}/reports/{job.jobName}/errors/" if failed and bucket else None,
     }
+    if job.contactImport is not None:  # an SES export: what its import jobs did
+        missing = job.exportMissing or 0
+        counts["usersWithoutAddress"] = missing
+        counts["missingAddressesReport"] = (
+            f"s3://{bucket}/reports/{job.jobName}/missing-addresses/" if missing and bucket else None
+        )
+        counts["contacts"] = {key: value for key, value in job.contactImport.items() if key != "failure"}
+    return counts
+
+
+def _report_key(message: ChunkMessage, report: str) -> str:
+    return f"reports/{message.jobName}/{report}/{message.chunkId}.jsonl"
 
 
 def _completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
@@ -291,13 +380,16 @@ def _completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         linesWritten=job.exportWritten or 0,
         linesFailed=job.exportFailed or 0,
         recordsWritten=job.exportRecords or 0,
-        errorsReport=counts["errorsReport"],  # type: ignore[arg-type]
+        errorsReport=counts["errorsReport"],
         failureReason=failure,
+        usersWithoutAddress=counts.get("usersWithoutAddress"),
+        contacts=counts.get("contacts"),
     )
 
 
-class _ErrorReport:
-    """One JSON line per unusable output line (file, byte offset, reason); created only if needed."""
+class _LineReport:
+    """One JSON line per entry (an unusable output line: file, byte offset, reason; or a user without
+    an address: its id); the object is created only if needed."""
 
     def __init__(self, objects: ObjectStore, bucket: str, key: str) -> None:
         self._objects = objects
@@ -305,10 +397,10 @@ class _ErrorReport:
         self._key = key
         self._writer: ObjectWriter | None = None
 
-    def add(self, file: str, offset: int, reason: str) -> None:
+    def add(self, entry: dict[str, Any]) -> None:
         if self._writer is None:
             self._writer = self._objects.writer(self._bucket, self._key, "application/x-ndjson")
-        self._writer.write(orjson.dumps({"file": file, "offset": offset, "reason": reason}) + b"\n")
+        self._writer.write(orjson.dumps(entry) + b"\n")
 
     def close(self) -> None:
         if self._writer is not None:

@@ -41,6 +41,8 @@ class ExportCompleted(BaseModel):
     recordsWritten: int  # items stored: one per line, or one per (user, segment) of a segment job
     errorsReport: str | None = None
     failureReason: str | None = None
+    usersWithoutAddress: int | None = None  # SES routes: users with no e-mail address (not failures)
+    contacts: dict[str, int] | None = None  # SES routes: the contact import's counts
 
 
 class JobStateChangeEvent(EventBridgeModel):

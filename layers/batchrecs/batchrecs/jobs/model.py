@@ -4,6 +4,7 @@
     RECEIVED -> QUEUED -> CREATE PENDING                   (Personalize limit reached; monitor retries)
     RECEIVED -> CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE | CREATE FAILED
     ACTIVE -> EXPORTING -> EXPORTED | EXPORT_FAILED        (EXPORT_FAILED may be retried)
+    ACTIVE -> EXPORTING -> IMPORTING -> EXPORTED | EXPORT_FAILED   (SES routes: contact import jobs)
 
 Between CREATE PENDING and ACTIVE the status is whatever Personalize reports; anything that is not
 ACTIVE or CREATE FAILED counts as still running.
@@ -26,16 +27,22 @@ CREATE_FAILED = "CREATE FAILED"
 EXPORTING = "EXPORTING"
 EXPORTED = "EXPORTED"
 EXPORT_FAILED = "EXPORT_FAILED"
+IMPORTING = "IMPORTING"
 
-_NOT_IN_PERSONALIZE = {RECEIVED, REJECTED, QUEUED, ACTIVE, CREATE_FAILED, EXPORTING, EXPORTED, EXPORT_FAILED}
+_NOT_IN_PERSONALIZE = {
+    RECEIVED, REJECTED, QUEUED, ACTIVE, CREATE_FAILED, EXPORTING, EXPORTED, EXPORT_FAILED, IMPORTING
+}  # fmt: skip
 
-Inflight = Literal["QUEUED", "RUNNING"]
+Inflight = Literal["QUEUED", "RUNNING", "IMPORTING"]
 
 
 def inflight_of(status: str) -> Inflight | None:
-    """What the monitor must do for a job in ``status``: submit it, poll it, or nothing."""
+    """What the monitor must do for a job in ``status``: submit it, poll it (Personalize's job or
+    its SES contact imports), or nothing."""
     if status == QUEUED:
         return "QUEUED"
+    if status == IMPORTING:
+        return "IMPORTING"
     if status not in _NOT_IN_PERSONALIZE:
         return "RUNNING"
     return None
@@ -71,6 +78,9 @@ class Job(BaseModel):
     exportFailed: int | None = None
     generatedAt: str | None = None
     chunksFailed: set[str] | None = None  # chunks that used up their retries (in the dead-letter queue)
+    exportMissing: int | None = None  # SES: users without an e-mail address
+    importJobs: list[str] | None = None  # SES: the contact import jobs started for this export
+    contactImport: dict[str, Any] | None = None  # SES: what the import did (merge counts, then job counts)
 
     @property
     def chunks_finished(self) -> bool:

@@ -94,6 +94,46 @@ class DynamoDBDestination(_Strict):
     maxWritesPerSecond: Annotated[int, Field(ge=1)] | None = None
 
 
+class IdIsAddress(_Strict):
+    """The user id is the e-mail address."""
+
+    type: Literal["userId"]
+
+
+class DirectoryLookup(_Strict):
+    """E-mail addresses from a user directory: a DynamoDB table keyed by user id (read with BatchGetItem)."""
+
+    type: Literal["directory"]
+    table: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{3,255}$")]
+    keyAttribute: Annotated[str, Field(min_length=1)] = "userId"
+    emailAttribute: Annotated[str, Field(min_length=1)] = "email"
+
+
+TOPIC_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+MAX_TOPICS = 20  # SES: one contact list per account, at most 20 topics
+
+
+class SesDestination(_Strict):
+    """Contacts in the account's SES contact list, subscribed to a topic (an e-mail list).
+
+    Inference routes name one ``topic``; segment routes map each segment (the itemId, or the
+    attribute expression as written in the input) to a topic with ``segmentTopics``. Contacts are
+    loaded with SES import jobs of at most ``maxContactsPerImport`` contacts each; a contact that
+    unsubscribed from everything or opted out of the topic stays opted out.
+    """
+
+    type: Literal["ses"]
+    contactList: Annotated[str, Field(min_length=1, max_length=64)]
+    topic: Annotated[str, Field(pattern=TOPIC_NAME_PATTERN)] | None = None
+    segmentTopics: dict[str, Annotated[str, Field(pattern=TOPIC_NAME_PATTERN)]] | None = None
+    address: Annotated[IdIsAddress | DirectoryLookup, Field(discriminator="type")]
+    maxContactsPerImport: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000_000
+
+    @property
+    def topics(self) -> set[str]:
+        return {self.topic} if self.topic else set((self.segmentTopics or {}).values())
+
+
 class Route(_Strict):
     name: Annotated[str, Field(pattern=ROUTE_NAME_PATTERN)]
     kind: JobKind
@@ -102,12 +142,28 @@ class Route(_Strict):
     filterArn: Annotated[str, Field(pattern=FILTER_ARN_PATTERN)] | None = None
     itemExplorationConfig: ItemExplorationConfig | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
-    destination: DynamoDBDestination
+    destination: Annotated[DynamoDBDestination | SesDestination, Field(discriminator="type")]
 
     @model_validator(mode="after")
     def _exploration_only_for_user_personalization(self) -> Route:
         if self.itemExplorationConfig is not None and self.kind is not JobKind.USER_PERSONALIZATION:
             raise ValueError("itemExplorationConfig applies only to kind user-personalization")
+        return self
+
+    @model_validator(mode="after")
+    def _ses_topics_fit_the_kind(self) -> Route:
+        destination = self.destination
+        if not isinstance(destination, SesDestination):
+            return self
+        if self.kind.is_segment:
+            if destination.topic is not None or not destination.segmentTopics:
+                raise ValueError(
+                    "an SES destination of a segment route maps segments to topics (segmentTopics)"
+                )
+        elif destination.segmentTopics is not None or destination.topic is None:
+            raise ValueError(f"an SES destination of a {self.kind} route names one topic")
+        if len(destination.topics) > MAX_TOPICS:
+            raise ValueError(f"SES contact lists hold at most {MAX_TOPICS} topics")
         return self
 
 
@@ -179,9 +235,17 @@ def _where(path: tuple[str, ...]) -> str:
     return "field " + ".".join(path)
 
 
+_UNIONS = {"destination", "address"}
+_TAGS = {"dynamodb", "ses", "userId", "directory"}
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        location = tuple(str(part) for part in error["loc"])
+        parts = [str(part) for part in error["loc"]]
+        # A discriminated union adds its tag ("destination.dynamodb.ttlDays"): name the field as written.
+        location = tuple(
+            part for i, part in enumerate(parts) if not (i and parts[i - 1] in _UNIONS and part in _TAGS)
+        )
         lines.append(f"  {_where(location)}: {error['msg']}")
     return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""The account's SES contact list (SES API v2): its contacts' preferences and contact import jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+
+from batchrecs.export.contacts import ExistingContact, ImportStatus
+
+PAGE_SIZE = 1000
+
+
+class SesContactLists:
+    def __init__(self, client: Any = None) -> None:
+        self._client = client or boto3.client("sesv2")
+
+    def contacts(self, contact_list: str) -> Iterator[ExistingContact]:
+        token: str | None = None
+        while True:
+            page = self._client.list_contacts(
+                ContactListName=contact_list, PageSize=PAGE_SIZE, **({"NextToken": token} if token else {})
+            )
+            for contact in page.get("Contacts", []):
+                yield ExistingContact(
+                    email=contact["EmailAddress"],
+                    unsubscribe_all=bool(contact.get("UnsubscribeAll")),
+                    topics={
+                        preference["TopicName"]: preference["SubscriptionStatus"]
+                        for preference in contact.get("TopicPreferences") or []
+                    },
+                )
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def start_import(self, contact_list: str, s3_url: str) -> str:
+        response = self._client.create_import_job(
+            ImportDestination={
+                "ContactListDestination": {"ContactListName": contact_list, "ContactListImportAction": "PUT"}
+            },
+            ImportDataSource={"S3Url": s3_url, "DataFormat": "JSON"},
+        )
+        return str(response["JobId"])
+
+    def import_status(self, job_id: str) -> ImportStatus:
+        job = self._client.get_import_job(JobId=job_id)
+        return ImportStatus(
+            status=job["JobStatus"],
+            processed=int(job.get("ProcessedRecordsCount") or 0),
+            failed=int(job.get("FailedRecordsCount") or 0),
+            failure=(job.get("FailureInfo") or {}).get("ErrorMessage"),
+        )

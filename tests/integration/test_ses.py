@@ -1,0 +1,310 @@
+"""The SES destination against the local endpoint: moto's contact list plus our import-job emulator,
+through unchanged boto3 clients; and the contact importer that keeps opt-outs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from batchrecs.aws.directory import DirectoryAddressBook
+from batchrecs.aws.s3 import S3Objects
+from batchrecs.aws.ses import SesContactLists
+from batchrecs.export.contacts import ContactImporter, staged_prefix
+from batchrecs.routes.config import DirectoryLookup, SesDestination
+from batchrecs_local.endpoint import LocalEndpoint
+from batchrecs_local.personalize.emulator import Timings
+from botocore.exceptions import ClientError
+
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
+BUCKET = "ses-data"
+LIST = "batchrecs"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[LocalEndpoint]:
+    local = LocalEndpoint(timings=Timings(pending=0.05, running=0.05)).start()
+    local.client("s3").create_bucket(Bucket=BUCKET)
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def ses(endpoint: LocalEndpoint) -> Iterator[Any]:
+    client = endpoint.client("sesv2")
+    for contact_list in client.list_contact_lists()["ContactLists"]:
+        client.delete_contact_list(ContactListName=contact_list["ContactListName"])
+    client.create_contact_list(
+        ContactListName=LIST,
+        Topics=[
+            {"TopicName": name, "DisplayName": name, "DefaultSubscriptionStatus": "OPT_OUT"}
+            for name in ("weekly", "news", "deals")
+        ],
+    )
+    yield client
+    client.delete_contact_list(ContactListName=LIST)
+
+
+def _wait(client: Any, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        job = client.get_import_job(JobId=job_id)
+        if job["JobStatus"] in ("COMPLETED", "FAILED"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"import job {job_id} did not end")
+
+
+def _put_ndjson(endpoint: LocalEndpoint, key: str, rows: list[dict[str, Any]]) -> str:
+    body = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+    endpoint.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+    return f"s3://{BUCKET}/{key}"
+
+
+def _contact(client: Any, email: str) -> dict[str, Any]:
+    contact = client.get_contact(ContactListName=LIST, EmailAddress=email)
+    contact["Topics"] = {
+        p["TopicName"]: p["SubscriptionStatus"] for p in contact.get("TopicPreferences") or []
+    }
+    return contact
+
+
+# ------------------------------------------------------------------ the emulator
+
+
+def test_one_contact_list_per_account_and_at_most_20_topics(ses: Any) -> None:
+    with pytest.raises(ClientError) as second:
+        ses.create_contact_list(ContactListName="another")
+    assert second.value.response["Error"]["Code"] == "LimitExceededException"
+    too_many = [
+        {"TopicName": f"t{i}", "DisplayName": "t", "DefaultSubscriptionStatus": "OPT_IN"} for i in range(21)
+    ]
+    with pytest.raises(ClientError) as topics:
+        ses.update_contact_list(ContactListName=LIST, Topics=too_many)
+    assert topics.value.response["Error"]["Code"] == "LimitExceededException"
+    assert len(ses.get_contact_list(ContactListName=LIST)["Topics"]) == 3  # unchanged
+
+
+def test_import_job_puts_contacts_counts_bad_records_and_is_listed(endpoint: LocalEndpoint, ses: Any) -> None:
+    ses.create_contact(
+        ContactListName=LIST,
+        EmailAddress="old@example.com",
+        TopicPreferences=[{"TopicName": "news", "SubscriptionStatus": "OPT_IN"}],
+        AttributesData='{"v": 1}',
+    )
+    url = _put_ndjson(
+        endpoint,
+        "imports/a.jsonl",
+        [
+            {
+                "emailAddress": "new@example.com",
+                "topicPreferences": [{"topicName": "weekly", "subscriptionStatus": "OPT_IN"}],
+                "attributesData": '{"items": ["1"]}',
+            },
+            {
+                "emailAddress": "old@example.com",
+                "topicPreferences": [{"topicName": "weekly", "subscriptionStatus": "OPT_IN"}],
+                "attributesData": '{"v": 2}',
+            },
+            {
+                "emailAddress": "bad@example.com",
+                "topicPreferences": [{"topicName": "no-such-topic", "subscriptionStatus": "OPT_IN"}],
+            },
+            {"topicPreferences": []},
+        ],
+    )
+    job_id = ses.create_import_job(
+        ImportDestination={
+            "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
+        },
+        ImportDataSource={"S3Url": url, "DataFormat": "JSON"},
+    )["JobId"]
+    job = _wait(ses, job_id)
+    assert (job["JobStatus"], job["ProcessedRecordsCount"], job["FailedRecordsCount"]) == ("COMPLETED", 2, 2)
+    assert _contact(ses, "new@example.com")["Topics"] == {"weekly": "OPT_IN"}
+    old = _contact(ses, "old@example.com")
+    assert old["Topics"] == {"weekly": "OPT_IN"}  # a PUT overwrites: the news preference is gone
+    assert old["AttributesData"] == '{"v": 2}'
+    assert job_id in [summary["JobId"] for summary in ses.list_import_jobs()["ImportJobs"]]
+
+
+def test_import_job_of_a_missing_file_fails_and_of_a_missing_list_is_refused(ses: Any) -> None:
+    destination = {"ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}}
+    job_id = ses.create_import_job(
+        ImportDestination=destination,
+        ImportDataSource={"S3Url": f"s3://{BUCKET}/imports/none.jsonl", "DataFormat": "JSON"},
+    )["JobId"]
+    job = _wait(ses, job_id)
+    assert job["JobStatus"] == "FAILED"
+    assert "imports/none.jsonl" in job["FailureInfo"]["ErrorMessage"]
+    with pytest.raises(ClientError) as missing:
+        ses.create_import_job(
+            ImportDestination={
+                "ContactListDestination": {"ContactListName": "nope", "ContactListImportAction": "PUT"}
+            },
+            ImportDataSource={"S3Url": f"s3://{BUCKET}/x.jsonl", "DataFormat": "JSON"},
+        )
+    assert missing.value.response["Error"]["Code"] == "NotFoundException"
+
+
+# ------------------------------------------------------------------ our adapters and importer
+
+
+def test_directory_lookup_reads_addresses_and_leaves_out_users_without_one(endpoint: LocalEndpoint) -> None:
+    dynamodb = endpoint.client("dynamodb")
+    dynamodb.create_table(
+        TableName="directory",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        for user in range(150):
+            item = {"id": {"S": f"u{user}"}}
+            if user % 3:
+                item["mail"] = {"S": f"user{user}@example.com"}
+            dynamodb.put_item(TableName="directory", Item=item)
+        book = DirectoryAddressBook(
+            DirectoryLookup(type="directory", table="directory", keyAttribute="id", emailAttribute="mail"),
+            dynamodb,
+        )
+        found = {}
+        ids = [f"u{user}" for user in range(160)]  # 10 ids are not in the directory at all
+        for start in range(0, len(ids), 100):
+            found.update(book.addresses(ids[start : start + 100]))
+    finally:
+        dynamodb.delete_table(TableName="directory")
+    assert found == {f"u{user}": f"user{user}@example.com" for user in range(150) if user % 3}
+
+
+def _stage(endpoint: LocalEndpoint, job: str, chunks: dict[str, list[dict[str, Any]]]) -> None:
+    for chunk, rows in chunks.items():
+        _put_ndjson(endpoint, f"{staged_prefix(job)}{chunk}.jsonl", rows)
+
+
+def _export_contacts(
+    endpoint: LocalEndpoint, ses: Any, job: str, destination: SesDestination
+) -> dict[str, Any]:
+    importer = ContactImporter(S3Objects(endpoint.client("s3")), SesContactLists(ses))
+    plan = importer.prepare(BUCKET, job, destination)
+    job_ids = importer.start(BUCKET, plan.files, destination)
+    for job_id in job_ids:
+        _wait(ses, job_id)
+    result = importer.poll(job_ids)
+    assert result is not None
+    return {"plan": plan, "result": result, "jobs": job_ids}
+
+
+def _staged_user(email: str, topic: str, week: int) -> dict[str, Any]:
+    return {
+        "emailAddress": email,
+        "topics": [topic],
+        "attributes": {"route": "weekly-email", "jobName": f"w{week}", "items": [f"i{week}"]},
+    }
+
+
+def test_opt_outs_and_unsubscribe_all_survive_repeated_exports(endpoint: LocalEndpoint, ses: Any) -> None:
+    ses.create_contact(ContactListName=LIST, EmailAddress="gone@example.com", UnsubscribeAll=True)
+    ses.create_contact(
+        ContactListName=LIST,
+        EmailAddress="no-weekly@example.com",
+        TopicPreferences=[
+            {"TopicName": "weekly", "SubscriptionStatus": "OPT_OUT"},
+            {"TopicName": "news", "SubscriptionStatus": "OPT_IN"},
+        ],
+    )
+    ses.create_contact(
+        ContactListName=LIST,
+        EmailAddress="news-reader@example.com",
+        TopicPreferences=[{"TopicName": "news", "SubscriptionStatus": "OPT_IN"}],
+    )
+    destination = SesDestination(
+        type="ses", contactList=LIST, topic="weekly", address={"type": "userId"}, maxContactsPerImport=2
+    )
+    emails = [
+        "gone@example.com",
+        "no-weekly@example.com",
+        "news-reader@example.com",
+        "new1@example.com",
+        "new2@example.com",
+    ]
+    for week in range(3):
+        job = f"weekly-{week}"
+        _stage(
+            endpoint,
+            job,
+            {
+                "0.0": [_staged_user(email, "weekly", week) for email in emails[:3]],
+                "0.1": [_staged_user(email, "weekly", week) for email in emails[3:]],
+            },
+        )
+        run = _export_contacts(endpoint, ses, job, destination)
+        assert run["plan"].counts["optedOut"] == 2  # unsubscribed from all; opted out of weekly
+        assert run["plan"].counts["contacts"] == 3
+        assert len(run["plan"].files) == 2 and len(run["jobs"]) == 2  # 3 contacts, at most 2 per file
+        assert run["result"] == {
+            "contactsImported": 3,
+            "contactsFailed": 0,
+            "importJobsFailed": 0,
+            "failure": None,
+        }
+        gone = _contact(ses, "gone@example.com")
+        assert gone["UnsubscribeAll"] is True and gone["Topics"] == {}
+        assert _contact(ses, "no-weekly@example.com")["Topics"] == {"weekly": "OPT_OUT", "news": "OPT_IN"}
+        reader = _contact(ses, "news-reader@example.com")
+        assert reader["Topics"] == {"news": "OPT_IN", "weekly": "OPT_IN"}  # other topics kept
+        assert json.loads(reader["AttributesData"])["jobName"] == f"w{week}"
+        assert _contact(ses, "new2@example.com")["Topics"] == {"weekly": "OPT_IN"}
+    # Then a contact who opts out after being subscribed stays out at the next export
+    ses.update_contact(
+        ContactListName=LIST,
+        EmailAddress="new1@example.com",
+        TopicPreferences=[{"TopicName": "weekly", "SubscriptionStatus": "OPT_OUT"}],
+    )
+    _stage(endpoint, "weekly-9", {"0.0": [_staged_user(email, "weekly", 9) for email in emails]})
+    run = _export_contacts(endpoint, ses, "weekly-9", destination)
+    assert run["plan"].counts["optedOut"] == 3
+    assert _contact(ses, "new1@example.com")["Topics"] == {"weekly": "OPT_OUT"}
+
+
+def test_segment_contacts_gather_their_topics_and_segments(endpoint: LocalEndpoint, ses: Any) -> None:
+    destination = SesDestination(
+        type="ses",
+        contactList=LIST,
+        segmentTopics={"item-1": "news", "item-2": "deals"},
+        address={"type": "userId"},
+    )
+    segment = {"route": "s", "jobName": "seg"}
+    _stage(
+        endpoint,
+        "seg",
+        {
+            "0.0": [
+                {
+                    "emailAddress": "a@example.com",
+                    "topics": ["news"],
+                    "attributes": {**segment, "segments": ["item-1"]},
+                }
+            ],
+            "1.0": [
+                {
+                    "emailAddress": "A@example.com",
+                    "topics": ["deals"],
+                    "attributes": {**segment, "segments": ["item-2"]},
+                },
+                {
+                    "emailAddress": "b@example.com",
+                    "topics": ["deals"],
+                    "attributes": {**segment, "segments": ["item-2"]},
+                },
+            ],
+        },
+    )
+    run = _export_contacts(endpoint, ses, "seg", destination)
+    assert run["plan"].counts["contacts"] == 2
+    a = _contact(ses, "a@example.com")
+    assert a["Topics"] == {"news": "OPT_IN", "deals": "OPT_IN"}
+    assert json.loads(a["AttributesData"])["segments"] == ["item-1", "item-2"]
