@@ -252,6 +252,21 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "report": report,
         "chunks": export.get("chunks", 0),
         "failure_reason": job.get("failureReason"),
+        **_contact_summary(export),
+    }
+
+
+def _contact_summary(export: dict[str, Any]) -> dict[str, Any]:
+    """SES routes: what happened to the contacts (records_written counts the contacts staged)."""
+    contacts = export.get("contacts")
+    if contacts is None:
+        return {}
+    return {
+        "users_without_address": export.get("usersWithoutAddress", 0),
+        "contacts_imported": contacts.get("contactsImported", 0),
+        "contacts_failed": contacts.get("contactsFailed", 0),
+        "opted_out_kept": contacts.get("optedOut", 0),
+        "import_jobs": contacts.get("importFiles", 0),
     }
 
 
@@ -297,6 +312,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         ("ranking", samples / "ranking" / "users.json", "users.json"),
         ("segments", samples / "segments" / "items.jsonl", "items.jsonl"),
         ("segment-attributes", samples / "segment-attributes" / "queries.jsonl", "queries.jsonl"),
+        ("weekly-email", samples / "weekly-email" / "users.jsonl", "users.jsonl"),
         ("home", samples / "rejected.jsonl", "rejected.jsonl"),
     ]
     print(
@@ -310,6 +326,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         keys = [cloud.upload(path, route, name) for route, path, name in uploads]
         jobs = cloud.wait_for(keys, timeout=300, on_change=_progress)
         records = cloud.records()
+        contacts = cloud.contacts()
         rejected_report = next(
             (
                 json.loads(cloud.read(job["reportKey"]))
@@ -325,6 +342,24 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         record = next((r for r in records if r["sk"] == route or r["sk"].startswith(route)), None)
         if record is not None:
             print("  " + json.dumps(_short(record)), file=out)
+    weekly = next((row for row in rows if row["route"] == "weekly-email"), None)
+    if weekly is not None and "contacts_imported" in weekly:
+        print(
+            f"\nweekly-email: {weekly['contacts_imported']} contacts subscribed to weekly-picks through "
+            f"{weekly['import_jobs']} SES import job(s); {weekly['users_without_address']} users had no "
+            f"address, {weekly['opted_out_kept']} had opted out and stay out:",
+            file=out,
+        )
+        subscribed = next(
+            (c for c in contacts if c["topicPreferences"].get("weekly-picks") == "OPT_IN"), None
+        )
+        kept = [
+            c
+            for c in contacts
+            if c["unsubscribeAll"] or c["topicPreferences"].get("weekly-picks") == "OPT_OUT"
+        ]
+        for contact in ([subscribed] if subscribed else []) + kept:
+            print("  " + json.dumps(_short_contact(contact)), file=out)
     if rejected_report is not None:
         print(f"\nRejected {rejected_report['source']}:", file=out)
         for problem in rejected_report["problems"]:
@@ -356,6 +391,15 @@ def _print_table(rows: list[dict[str, Any]], files: list[str], out: TextIO) -> N
             f"{row['lines_skipped']:>7} {row['records_written']:>7}",
             file=out,
         )
+
+
+def _short_contact(contact: dict[str, Any]) -> dict[str, Any]:
+    attributes = contact.get("attributes") or {}
+    shown = {key: value for key, value in contact.items() if key != "attributes"}
+    if attributes:
+        shown["attributes"] = {**attributes, "items": attributes.get("items", [])[:3] + ["..."]}
+        shown["attributes"].pop("scores", None)
+    return shown
 
 
 def _short(record: dict[str, Any]) -> dict[str, Any]:

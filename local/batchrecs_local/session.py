@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -56,6 +57,7 @@ class LocalCloud:
             parameters = {param: solutions[recipe] for param, recipe in TEMPLATE_SOLUTIONS.items()}
             parameters["ExportChunkBytes"] = str(self.options.chunk_bytes)
             self.stack = deploy(self.endpoint, parameters)
+            seed_people(self.endpoint, self.stack.outputs)
             overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level}
             if self.options.routes_file is not None:
                 overrides["ROUTES_FILE"] = str(self.options.routes_file.resolve())
@@ -70,6 +72,8 @@ class LocalCloud:
     def __exit__(self, *exc: object) -> None:
         if self.runtime is not None:
             self.runtime.stop()
+        if self.stack is not None:  # moto's state lives in this process: leave the account's one list free
+            self.endpoint.client("sesv2").delete_contact_list(ContactListName=self.outputs["ContactListName"])
         self.endpoint.stop()
 
     # ------------------------------------------------------------------ names
@@ -191,11 +195,33 @@ class LocalCloud:
         directory.mkdir(parents=True, exist_ok=True)
         _write_jsonl(directory / "records.jsonl", self.records())
         _write_jsonl(directory / "jobs.jsonl", sorted(self.jobs(), key=lambda job: job["createdAt"]))
+        _write_jsonl(directory / "contacts.jsonl", self.contacts())
         for prefix in ("reports/", "rejected/"):
             for key in self.keys(prefix):
                 target = directory / key
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(self.read(key))
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every contact of the stack's contact list with its topic preferences and attributes."""
+        ses = self.endpoint.client("sesv2")
+        name = self.outputs["ContactListName"]
+        contacts = []
+        for listed in ses.list_contacts(ContactListName=name)["Contacts"]:
+            contact = ses.get_contact(ContactListName=name, EmailAddress=listed["EmailAddress"])
+            contacts.append(
+                {
+                    "emailAddress": contact["EmailAddress"],
+                    "unsubscribeAll": contact.get("UnsubscribeAll", False),
+                    "topicPreferences": {
+                        p["TopicName"]: p["SubscriptionStatus"] for p in contact.get("TopicPreferences") or []
+                    },
+                    "attributes": json.loads(contact["AttributesData"])
+                    if contact.get("AttributesData")
+                    else None,
+                }
+            )
+        return sorted(contacts, key=lambda contact: contact["emailAddress"])
 
     def _scan(self, table: str) -> list[dict[str, Any]]:
         paginator = self.endpoint.client("dynamodb").get_paginator("scan")
@@ -220,6 +246,42 @@ def _plain(value: Any) -> Any:
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_bytes(b"".join(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n" for row in rows))
+
+
+LOCAL_USERS = 600  # the local dataset's users: ids "1".."600"
+NO_ADDRESS_EVERY = 10  # users 10, 20, ... have no address in the local user directory
+UNSUBSCRIBED_ALL = "user3@example.com"  # already a contact, unsubscribed from everything
+OPTED_OUT_WEEKLY = "user4@example.com"  # already a contact, opted out of weekly-picks
+
+
+def seed_people(endpoint: LocalEndpoint, outputs: dict[str, str]) -> None:
+    """The local user directory and two contacts who opted out, so SES routes have something to keep.
+
+    Every local user but each NO_ADDRESS_EVERY-th has the address ``user<id>@example.com``.
+    """
+    table = outputs["UserDirectoryTableName"]
+    ddb = endpoint.client("dynamodb")
+    users = [str(user) for user in range(1, LOCAL_USERS + 1) if user % NO_ADDRESS_EVERY]
+    for start in range(0, len(users), 25):
+        ddb.batch_write_item(
+            RequestItems={
+                table: [
+                    {
+                        "PutRequest": {
+                            "Item": {"userId": {"S": user}, "email": {"S": f"user{user}@example.com"}}
+                        }
+                    }
+                    for user in users[start : start + 25]
+                ]
+            }
+        )
+    ses, name = endpoint.client("sesv2"), outputs["ContactListName"]
+    ses.create_contact(ContactListName=name, EmailAddress=UNSUBSCRIBED_ALL, UnsubscribeAll=True)
+    ses.create_contact(
+        ContactListName=name,
+        EmailAddress=OPTED_OUT_WEEKLY,
+        TopicPreferences=[{"TopicName": "weekly-picks", "SubscriptionStatus": "OPT_OUT"}],
+    )
 
 
 def samples_dir() -> Path:

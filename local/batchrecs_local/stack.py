@@ -97,15 +97,25 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
         **{name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec},
         **parameters,
     }
-    resources = _translate(parameters)["Resources"]
+    translated = _translate(parameters)
     stack = Stack(stack_name)
-    resolver = _Resolver(resources, parameters, _Name(stack_name), stack_name)
+    resolver = _Resolver(translated["Resources"], parameters, _Name(stack_name), stack_name)
+    resolver.conditions = {
+        name: bool(resolver.resolve(condition))
+        for name, condition in translated.get("Conditions", {}).items()
+    }
+    resources = {
+        logical_id: resource
+        for logical_id, resource in translated["Resources"].items()
+        if resolver.conditions.get(resource.get("Condition", ""), True)
+    }
     creators = {
         "AWS::S3::Bucket": _create_bucket,
         "AWS::DynamoDB::Table": _create_table,
         "AWS::SQS::Queue": _create_queue,
         "AWS::SNS::Topic": _create_topic,
         "AWS::Events::EventBus": _create_bus,
+        "AWS::SES::ContactList": _create_contact_list,
     }
     # dependencies first: buckets, tables, queues (dead-letter queues before the queues using them)...
     ordered = sorted(resources.items(), key=lambda item: "RedrivePolicy" in item[1].get("Properties", {}))
@@ -170,6 +180,7 @@ class _Resolver:
         }
         self.physical: dict[str, str] = {}
         self.queue_urls: dict[str, str] = {}
+        self.conditions: dict[str, bool] = {}
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
@@ -184,6 +195,12 @@ class _Resolver:
             if key == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(self.resolve(part)) for part in parts)
+            if key == "Fn::Equals":
+                left, right = arg
+                return str(self.resolve(left)) == str(self.resolve(right))
+            if key == "Fn::If":
+                condition, when_true, when_false = arg
+                return self.resolve(when_true if self.conditions[condition] else when_false)
         if isinstance(value, dict):
             return {key: self.resolve(item) for key, item in value.items()}
         if isinstance(value, list):
@@ -264,6 +281,16 @@ def _create_bucket(
         s3.put_bucket_notification_configuration(
             Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
         )
+
+
+def _create_contact_list(
+    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
+) -> None:
+    name = str(resolver.resolve(props["ContactListName"]))
+    resolver.physical[logical_id] = name
+    endpoint.client("sesv2").create_contact_list(
+        ContactListName=name, Description=props.get("Description", ""), Topics=props.get("Topics", [])
+    )
 
 
 def _create_table(
