@@ -248,8 +248,8 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_bytes(b"".join(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) + b"\n" for row in rows))
 
 
-LOCAL_USERS = 600  # the local dataset's users: ids "1".."600"
-NO_ADDRESS_EVERY = 10  # users 10, 20, ... have no address in the local user directory
+DIRECTORY_USERS = 100  # the local user directory knows users "1".."100" (the samples use 1-42)
+NO_ADDRESS_EVERY = 10  # users 10, 20, ... have no address in it
 UNSUBSCRIBED_ALL = "user3@example.com"  # already a contact, unsubscribed from everything
 OPTED_OUT_WEEKLY = "user4@example.com"  # already a contact, opted out of weekly-picks
 
@@ -257,11 +257,11 @@ OPTED_OUT_WEEKLY = "user4@example.com"  # already a contact, opted out of weekly
 def seed_people(endpoint: LocalEndpoint, outputs: dict[str, str]) -> None:
     """The local user directory and two contacts who opted out, so SES routes have something to keep.
 
-    Every local user but each NO_ADDRESS_EVERY-th has the address ``user<id>@example.com``.
+    Users 1..DIRECTORY_USERS but each NO_ADDRESS_EVERY-th have the address ``user<id>@example.com``.
     """
     table = outputs["UserDirectoryTableName"]
     ddb = endpoint.client("dynamodb")
-    users = [str(user) for user in range(1, LOCAL_USERS + 1) if user % NO_ADDRESS_EVERY]
+    users = [str(user) for user in range(1, DIRECTORY_USERS + 1) if user % NO_ADDRESS_EVERY]
     for start in range(0, len(users), 25):
         ddb.batch_write_item(
             RequestItems={

@@ -106,3 +106,31 @@ def test_template_passes_cfn_lint() -> None:
 
     matches = lint_file(ROOT / "template.yaml")
     assert [str(match) for match in matches] == []
+
+
+def _statements(function: str) -> dict[str, dict[str, Any]]:
+    policies = TEMPLATE["Resources"][function]["Properties"]["Policies"]
+    return {statement["Sid"]: statement for policy in policies for statement in policy["Statement"]}
+
+
+def test_ses_may_read_only_the_import_files_and_only_for_this_account() -> None:
+    statements = TEMPLATE["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [ses] = [s for s in statements if s.get("Principal") == {"Service": "ses.amazonaws.com"}]
+    assert (ses["Effect"], ses["Action"]) == ("Allow", "s3:GetObject")
+    assert ses["Resource"] == {"Sub": "${DataBucket.Arn}/ses-imports/*"}
+    assert ses["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_ses_permissions_are_limited_to_the_functions_and_prefixes_that_need_them() -> None:
+    monitor, worker = _statements("MonitorFunction"), _statements("ExportWorkerFunction")
+    assert monitor["WriteContactImports"]["Resource"] == {"Sub": "${DataBucket.Arn}/ses-imports/*"}
+    assert monitor["ReadStagedContacts"]["Resource"] == {"Sub": "${DataBucket.Arn}/exports/*"}
+    assert monitor["ReadContactPreferences"]["Action"] == "ses:ListContacts"
+    assert sorted(monitor["RunContactImports"]["Action"]) == ["ses:CreateImportJob", "ses:GetImportJob"]
+    assert worker["LookUpAddresses"]["Action"] == "dynamodb:BatchGetItem"
+    assert {"Sub": "${DataBucket.Arn}/exports/*"} in worker["WriteErrorReportsAndStagedContacts"]["Resource"]
+    # The worker neither imports contacts nor reads the contact list
+    assert not any("ses:" in str(statement["Action"]) for statement in worker.values())
+    # One contact list per account: the stack creates one only when none is given
+    assert TEMPLATE["Resources"]["ContactList"]["Condition"] == "CreateContactList"
+    assert TEMPLATE["Conditions"]["CreateContactList"] == {"Equals": [{"Ref": "ExistingContactListName"}, ""]}

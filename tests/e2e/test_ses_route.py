@@ -1,0 +1,85 @@
+"""The SES sample route end to end: user directory lookup, missing addresses, opt-outs kept across
+repeated exports, and an export imported through several SES import jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from batchrecs_local.session import (
+    NO_ADDRESS_EVERY,
+    OPTED_OUT_WEEKLY,
+    UNSUBSCRIBED_ALL,
+    LocalCloud,
+    Options,
+)
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import SAMPLES, batchrecs, read_jsonl
+
+SAMPLE = SAMPLES / "weekly-email" / "users.jsonl"  # users 1..40
+WITHOUT_ADDRESS = {str(user) for user in range(1, 41) if user % NO_ADDRESS_EVERY == 0}
+OPTED_OUT = {UNSUBSCRIBED_ALL, OPTED_OUT_WEEKLY}  # users 3 and 4, seeded as contacts who opted out
+
+
+def test_weekly_email_route_runs_end_to_end(tmp_path: Path) -> None:
+    # Given the weekly-email sample, When a user runs it through a fresh local cloud
+    result = batchrecs("local", "run", SAMPLE, "--route", "weekly-email", "--json", "--dump", tmp_path)
+    # Then the users with an address in the directory become contacts, except those who opted out
+    assert result.code == 0, result.stderr[-3000:]
+    summary = result.json
+    assert summary["status"] == "EXPORTED"
+    assert summary["users_without_address"] == len(WITHOUT_ADDRESS) == 4
+    assert summary["records_written"] == 40 - 4  # contacts staged
+    assert summary["contacts_imported"] == 36 - len(OPTED_OUT)
+    assert (summary["opted_out_kept"], summary["contacts_failed"]) == (2, 0)
+    contacts = {contact["emailAddress"]: contact for contact in read_jsonl(tmp_path / "contacts.jsonl")}
+    expected = {f"user{user}@example.com" for user in range(1, 41) if str(user) not in WITHOUT_ADDRESS}
+    assert set(contacts) == expected
+    assert contacts[UNSUBSCRIBED_ALL]["unsubscribeAll"] is True
+    assert contacts[OPTED_OUT_WEEKLY]["topicPreferences"] == {"weekly-picks": "OPT_OUT"}
+    subscribed = [contact for email, contact in contacts.items() if email not in OPTED_OUT]
+    assert all(contact["topicPreferences"] == {"weekly-picks": "OPT_IN"} for contact in subscribed)
+    # And each contact's attributes hold its recommendations, for the campaign template
+    attributes = contacts["user1@example.com"]["attributes"]
+    assert attributes["route"] == "weekly-email" and attributes["jobName"] == summary["job_name"]
+    assert len(attributes["items"]) == 10 and len(attributes["scores"]) == 10
+    # And the users without an address are listed by id (never an address) in the report
+    [report] = (tmp_path / "reports" / summary["job_name"] / "missing-addresses").iterdir()
+    assert {json.loads(line)["userId"] for line in report.read_text().splitlines()} == WITHOUT_ADDRESS
+
+
+def test_opt_outs_survive_repeated_exports_imported_in_several_files(tmp_path: Path) -> None:
+    # Given the weekly-email route with at most 10 contacts per import file
+    routes = (ROOT / "config" / "routes.yaml").read_text()
+    routes = routes.replace(
+        "      topic: weekly-picks\n", "      topic: weekly-picks\n      maxContactsPerImport: 10\n"
+    )
+    assert "maxContactsPerImport: 10" in routes
+    (tmp_path / "routes.yaml").write_text(routes)
+    with LocalCloud(Options(routes_file=tmp_path / "routes.yaml")) as cloud:
+        ses, contact_list = cloud.endpoint.client("sesv2"), cloud.outputs["ContactListName"]
+        for week in range(2):
+            # When the same users are exported again, after one more user opted out
+            key = cloud.upload(SAMPLE, "weekly-email", f"week-{week}.jsonl")
+            job = cloud.wait_for([key], timeout=120)[key]
+            assert job["status"] == "EXPORTED", job.get("failureReason")
+            contacts = {contact["emailAddress"]: contact for contact in cloud.contacts()}
+            # Then the opt-outs are kept, everyone else stays subscribed
+            assert contacts[UNSUBSCRIBED_ALL]["unsubscribeAll"] is True
+            assert contacts[OPTED_OUT_WEEKLY]["topicPreferences"] == {"weekly-picks": "OPT_OUT"}
+            assert contacts["user11@example.com"]["topicPreferences"] == {
+                "weekly-picks": "OPT_OUT" if week else "OPT_IN"
+            }
+            assert contacts["user12@example.com"]["topicPreferences"] == {"weekly-picks": "OPT_IN"}
+            assert contacts["user12@example.com"]["attributes"]["jobName"] == job["jobName"]
+            counts = job["export"]["contacts"]
+            assert counts["optedOut"] == 2 + week
+            assert counts["contactsImported"] == 34 - week
+            # And the contacts went through ceil(n / 10) import jobs, one per file
+            assert counts["importFiles"] == len(job["importJobs"]) == -(-(34 - week) // 10)
+            ses.update_contact(
+                ContactListName=contact_list,
+                EmailAddress="user11@example.com",
+                TopicPreferences=[{"TopicName": "weekly-picks", "SubscriptionStatus": "OPT_OUT"}],
+            )

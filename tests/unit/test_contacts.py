@@ -1,0 +1,67 @@
+"""Staging contacts for SES: address lookups in bounded batches, users without an address counted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import orjson
+import pytest
+from batchrecs.export.contacts import LOOKUP_BATCH, ContactStager, IdAddressBook, is_address, staged_tail
+
+
+class Directory:
+    def __init__(self, known: Mapping[str, str]) -> None:
+        self.known = known
+        self.calls: list[int] = []
+
+    def addresses(self, user_ids: Sequence[str]) -> Mapping[str, str]:
+        self.calls.append(len(user_ids))
+        return {user: self.known[user] for user in user_ids if user in self.known}
+
+
+class Out:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+
+def test_a_segment_of_many_users_is_looked_up_in_batches_and_missing_users_are_reported() -> None:
+    # Given 1,050 users of which every 7th has no address
+    users = [str(user) for user in range(1050)]
+    directory = Directory({user: f"u{user}@example.com" for user in users if int(user) % 7})
+    out, missing = Out(), []
+    stager = ContactStager(directory, out, missing.append)  # type: ignore[arg-type]
+    tail = staged_tail(["news"], {"route": "r", "segments": ["item-1"]})
+    # When they are staged one by one
+    for user in users:
+        stager.add(user, tail)
+    stager.flush()
+    # Then lookups never exceed one BatchGetItem's 100 keys, and nothing is dropped silently
+    assert max(directory.calls) == LOOKUP_BATCH and sum(directory.calls) == 1050
+    assert missing == [user for user in users if int(user) % 7 == 0]
+    rows = [orjson.loads(line) for line in out.data.splitlines()]
+    assert stager.counts.contacts == len(rows) == 1050 - len(missing)
+    assert stager.counts.missing == len(missing)
+    assert rows[0] == {
+        "emailAddress": "u1@example.com",
+        "topics": ["news"],
+        "attributes": {"route": "r", "segments": ["item-1"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("ana@example.com", True),
+        ("first.last+tag@mail.example.org", True),
+        ("4638", False),
+        ("ana@localhost", False),
+        ("@example.com", False),
+        ("ana example@example.com", False),
+    ],
+)
+def test_a_user_id_is_an_address_only_when_it_looks_like_one(value: str, ok: bool) -> None:
+    assert is_address(value) is ok
+    assert (value in IdAddressBook().addresses([value])) is ok

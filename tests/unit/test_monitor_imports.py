@@ -1,0 +1,166 @@
+"""The monitor's SES step: an IMPORTING job gets its import jobs started once, then is finished once
+they all end, with their counts on the job and in the completion event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from batchrecs.errors import JobConflictError
+from batchrecs.export.contacts import ImportPlan
+from batchrecs.jobs.model import IMPORTING, Job
+from batchrecs.monitor.service import Monitor, MonitorError
+from batchrecs.routes.config import parse_routes
+
+ARN = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
+ROUTES = parse_routes(
+    f"""
+routes:
+  weekly:
+    kind: user-personalization
+    solutionVersionArn: {ARN}
+    destination: {{type: ses, contactList: list, topic: weekly, address: {{type: userId}}}}
+  home:
+    kind: user-personalization
+    solutionVersionArn: {ARN}
+    destination: {{type: dynamodb}}
+""",
+    {},
+)
+
+
+class Jobs:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.saves = 0
+
+    def inflight(self, state: str) -> list[Job]:
+        return [self.job] if self.job.inflight == state else []
+
+    def save(self, job: Job, expected_status: str) -> None:
+        if self.job.status != expected_status:
+            raise JobConflictError("changed")
+        self.job = job
+        self.saves += 1
+
+
+class Events:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, detail_type: str, detail: Any) -> None:
+        self.published.append((detail_type, detail.model_dump()))
+
+
+class Importer:
+    def __init__(self, files: list[str], results: list[dict[str, Any] | None]) -> None:
+        self.files = files
+        self.results = results
+        self.prepared = 0
+        self.started: list[str] = []
+
+    def prepare(self, bucket: str, job_name: str, destination: Any) -> ImportPlan:
+        assert (bucket, destination.topic) == ("data", "weekly")
+        self.prepared += 1
+        return ImportPlan(list(self.files), {"contacts": 12, "optedOut": 2, "importFiles": len(self.files)})
+
+    def start(self, bucket: str, files: list[str], destination: Any) -> list[str]:
+        self.started += [f"job-{key}" for key in files]
+        return [f"job-{key}" for key in files]
+
+    def poll(self, job_ids: list[str]) -> dict[str, Any] | None:
+        assert job_ids == self.started
+        return self.results.pop(0)
+
+
+def _importing(route: str = "weekly") -> Job:
+    now = "2026-11-23T10:00:00Z"
+    return Job(
+        jobName="w-1",
+        route=route,
+        kind="user-personalization",
+        status=IMPORTING,
+        inflight="IMPORTING",
+        sourceBucket="data",
+        sourceKey="input/weekly/u.jsonl",
+        sourceIdentity="x",
+        createdAt=now,
+        updatedAt=now,
+        outputPath="s3://data/output/weekly/w-1/",
+        exportLines=14,
+        exportWritten=14,
+        exportFailed=0,
+        exportRecords=12,
+        exportMissing=2,
+        chunksTotal=1,
+        chunksDone={"0.0"},
+    )
+
+
+def _monitor(jobs: Jobs, events: Events, importer: Importer) -> Monitor:
+    return Monitor(jobs, personalize=None, events=events, routes=ROUTES, contacts=importer)  # type: ignore[arg-type]
+
+
+def test_imports_start_once_and_the_export_finishes_once_they_end() -> None:
+    jobs, events = Jobs(_importing()), Events()
+    done = {"contactsImported": 11, "contactsFailed": 1, "importJobsFailed": 0, "failure": None}
+    importer = Importer(["a.jsonl", "b.jsonl"], [None, dict(done)])
+    monitor = _monitor(jobs, events, importer)
+    # When the monitor ticks: the imports start; then they are still running; then they ended
+    summaries = [monitor.tick() for _ in range(3)]
+    # Then the import files were prepared and started once
+    assert importer.prepared == 1 and importer.started == ["job-a.jsonl", "job-b.jsonl"]
+    assert [summary.importing for summary in summaries] == [1, 1, 1]
+    # And the job is EXPORTED with the counts, and the completion event was published once
+    job = jobs.job
+    assert (job.status, job.inflight, job.importJobs) == ("EXPORTED", None, ["job-a.jsonl", "job-b.jsonl"])
+    assert job.export is not None
+    assert job.export["contacts"] == {
+        "contacts": 12,
+        "optedOut": 2,
+        "importFiles": 2,
+        "contactsImported": 11,
+        "contactsFailed": 1,
+        "importJobsFailed": 0,
+    }
+    assert job.export["usersWithoutAddress"] == 2
+    [(detail_type, detail)] = events.published
+    assert detail_type == "Batch Export Completed"
+    assert (detail["status"], detail["usersWithoutAddress"], detail["contacts"]["contactsImported"]) == (
+        "EXPORTED",
+        2,
+        11,
+    )
+    # And a later tick finds nothing left to do
+    assert monitor.tick().importing == 0
+
+
+def test_a_failed_import_job_fails_the_export_with_its_reason() -> None:
+    jobs, events = Jobs(_importing()), Events()
+    failed = {
+        "contactsImported": 0,
+        "contactsFailed": 0,
+        "importJobsFailed": 1,
+        "failure": "job-a.jsonl: bad file",
+    }
+    monitor = _monitor(jobs, events, Importer(["a.jsonl"], [failed]))
+    monitor.tick()
+    monitor.tick()
+    assert (jobs.job.status, jobs.job.failureReason) == ("EXPORT_FAILED", "job-a.jsonl: bad file")
+    assert events.published[0][1]["status"] == "EXPORT_FAILED"
+
+
+def test_an_export_without_contacts_finishes_without_import_jobs() -> None:
+    jobs, events = Jobs(_importing()), Events()
+    empty = {"contactsImported": 0, "contactsFailed": 0, "importJobsFailed": 0, "failure": None}
+    importer = Importer([], [empty])
+    _monitor(jobs, events, importer).tick()
+    assert (jobs.job.status, importer.started) == ("EXPORTED", [])
+    assert len(events.published) == 1
+
+
+def test_an_importing_job_of_a_route_that_is_no_longer_ses_is_reported() -> None:
+    jobs, events = Jobs(_importing(route="home")), Events()
+    with pytest.raises(MonitorError, match="no longer exports to SES"):
+        _monitor(jobs, events, Importer([], [])).tick()
+    assert jobs.job.status == IMPORTING and not events.published
