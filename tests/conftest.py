@@ -17,6 +17,12 @@ SOLUTION_ARNS = {
     "ITEM_AFFINITY_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/affinity/3a4b5c6d",
     "ITEM_ATTRIBUTE_AFFINITY_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/attr/7e8f9a0b",
 }
+# Every ${NAME} the shipped routes file uses, as the template sets them on the functions.
+ROUTES_ENV = {
+    **SOLUTION_ARNS,
+    "SES_CONTACT_LIST_NAME": "batchrecs",
+    "USER_DIRECTORY_TABLE": "batchrecs-users",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +35,8 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "batchrecs-tests")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "batchrecs-tests")
-    for name, arn in SOLUTION_ARNS.items():
-        monkeypatch.setenv(name, arn)
+    for name, value in ROUTES_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 def chunked(data: bytes, size: int) -> Iterator[bytes]:

@@ -172,7 +172,8 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 class _OfflineEnviron(dict[str, str]):
-    """The environment, with any missing ``${NAME}`` placeholder standing for a placeholder ARN."""
+    """The environment, with any missing ``${NAME}`` placeholder standing for a placeholder: an ARN
+    for ``*_ARN`` names, a resource name otherwise (contact list, user directory table)."""
 
     def __init__(self) -> None:
         import os
@@ -183,7 +184,7 @@ class _OfflineEnviron(dict[str, str]):
         return True
 
     def __missing__(self, key: str) -> str:
-        return OFFLINE_ARN
+        return OFFLINE_ARN if key.endswith("_ARN") else "offline-placeholder"
 
 
 # ---------------------------------------------------------------------------------------- local

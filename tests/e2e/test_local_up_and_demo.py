@@ -94,7 +94,13 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
     finally:
         # And SIGTERM stops it cleanly
         process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(
+                f"not stopped 30 s after SIGTERM: {process.communicate()[1][-3000:]}"
+            ) from None
     assert code == 0, process.stderr.read() if process.stderr else ""
 
 
@@ -109,6 +115,7 @@ def test_demo_runs_every_sample_route_and_shows_records() -> None:
         ("ranking", "users.json"): "EXPORTED",
         ("segments", "items.jsonl"): "EXPORTED",
         ("segment-attributes", "queries.jsonl"): "EXPORTED",
+        ("weekly-email", "users.jsonl"): "EXPORTED",
         ("home", "rejected.jsonl"): "REJECTED",
     }
     for sk in (
@@ -119,5 +126,7 @@ def test_demo_runs_every_sample_route_and_shows_records() -> None:
         '"sk": "segment-attributes#',
     ):
         assert sk in result.stdout
+    assert "weekly-email: 34 contacts subscribed to weekly-picks" in result.stdout
+    assert '"emailAddress": "user3@example.com", "unsubscribeAll": true' in result.stdout
     assert "line 2: expected userId" in result.stdout
     assert "demo finished" in result.stdout

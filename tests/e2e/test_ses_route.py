@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from batchrecs_local.session import (
     NO_ADDRESS_EVERY,
     OPTED_OUT_WEEKLY,
@@ -17,6 +18,7 @@ from batchrecs_local.session import (
 from tests.conftest import ROOT
 from tests.e2e.conftest import SAMPLES, batchrecs, read_jsonl
 
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]  # the in-process cloud
 SAMPLE = SAMPLES / "weekly-email" / "users.jsonl"  # users 1..40
 WITHOUT_ADDRESS = {str(user) for user in range(1, 41) if user % NO_ADDRESS_EVERY == 0}
 OPTED_OUT = {UNSUBSCRIBED_ALL, OPTED_OUT_WEEKLY}  # users 3 and 4, seeded as contacts who opted out

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 from batchrecs.errors import ConfigError, UnknownRouteError
-from batchrecs.routes.config import JobKind, load_routes, parse_routes
+from batchrecs.routes.config import JobKind, SesDestination, load_routes, parse_routes
 
-from tests.conftest import ROOT, SOLUTION_ARNS
+from tests.conftest import ROOT, ROUTES_ENV, SOLUTION_ARNS
 
 ARN = SOLUTION_ARNS["USER_PERSONALIZATION_SOLUTION_VERSION_ARN"]
 
@@ -16,7 +16,7 @@ def _route(body: str) -> str:
 def test_shipped_routes_file_is_valid_and_has_the_documented_routes() -> None:
     # Given the routes file the project ships, with the ARNs its placeholders name
     # When it is loaded
-    config = load_routes(ROOT / "config" / "routes.yaml", SOLUTION_ARNS)
+    config = load_routes(ROOT / "config" / "routes.yaml", ROUTES_ENV)
     # Then the three documented routes exist with their kinds, all to DynamoDB
     assert {name: route.kind for name, route in config.routes.items()} == {
         "home": JobKind.USER_PERSONALIZATION,
@@ -24,14 +24,24 @@ def test_shipped_routes_file_is_valid_and_has_the_documented_routes() -> None:
         "ranking": JobKind.PERSONALIZED_RANKING,
         "segments": JobKind.ITEM_AFFINITY,
         "segment-attributes": JobKind.ITEM_ATTRIBUTE_AFFINITY,
+        "weekly-email": JobKind.USER_PERSONALIZATION,
     }
-    assert all(route.destination.type == "dynamodb" for route in config.routes.values())
+    assert {name for name, route in config.routes.items() if route.destination.type == "ses"} == {
+        "weekly-email"
+    }
+    weekly = config.get("weekly-email").destination
+    assert isinstance(weekly, SesDestination)
+    assert (weekly.contactList, weekly.topic, weekly.address.type) == (
+        "batchrecs",
+        "weekly-picks",
+        "directory",
+    )
     assert config.get("home").solutionVersionArn == ARN
 
 
 def test_missing_placeholder_variable_names_route_field_and_variable() -> None:
     # Given the shipped file but no value for one placeholder
-    env = {k: v for k, v in SOLUTION_ARNS.items() if k != "RELATED_ITEMS_SOLUTION_VERSION_ARN"}
+    env = {k: v for k, v in ROUTES_ENV.items() if k != "RELATED_ITEMS_SOLUTION_VERSION_ARN"}
     # When it is loaded, Then the error names the route, the field and the variable
     with pytest.raises(
         ConfigError, match="route 'related' field 'solutionVersionArn'.*RELATED_ITEMS_SOLUTION"
@@ -140,9 +150,9 @@ def test_exploration_config_is_sent_as_strings() -> None:
 
 
 def test_unknown_route_lookup_lists_configured_routes() -> None:
-    config = load_routes(ROOT / "config" / "routes.yaml", SOLUTION_ARNS)
+    config = load_routes(ROOT / "config" / "routes.yaml", ROUTES_ENV)
     with pytest.raises(
         UnknownRouteError,
-        match=r"no route named 'nope' \(configured: home, ranking, related, segment-attributes, segments\)",
+        match=r"no route named 'nope' \(configured: home, ranking, related, segment-attributes, segments, weekly-email\)",
     ):
         config.get("nope")

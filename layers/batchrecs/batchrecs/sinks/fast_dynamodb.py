@@ -213,7 +213,9 @@ class ShardedRecordSink:
         base_delay: float = 0.05,
         max_delay: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        batches_per_handoff: int = 4,
     ) -> None:
+        self._handoff = BATCH_SIZE * batches_per_handoff  # items a writer thread is woken up for
         self._body_start = b'{"RequestItems":{' + orjson.dumps(table) + b":["
         self._writer = writer
         self.rate = rate or AdaptiveRate()
@@ -245,7 +247,7 @@ class ShardedRecordSink:
             self.superseded += 1
             del buffer[key]
         buffer[key] = item
-        if len(buffer) >= BATCH_SIZE:
+        if len(buffer) >= self._handoff:
             self._queues[shard].put(list(buffer.values()))
             self._buffers[shard] = {}
 
@@ -275,8 +277,9 @@ class ShardedRecordSink:
             try:
                 if items is None:
                     return
-                if not self._errors:
-                    self._write(items)
+                for start in range(0, len(items), BATCH_SIZE):
+                    if not self._errors:
+                        self._write(items[start : start + BATCH_SIZE])
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread by flush/put
                 with self._lock:
                     self._errors.append(exc)
