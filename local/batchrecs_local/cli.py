@@ -294,7 +294,10 @@ def _up(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
                 flush=True,
             )
-        stop.wait()
+        # Wake up now and then: a signal delivered to another thread only runs its Python handler
+        # when the main thread runs bytecode, never while it is blocked in a bare wait().
+        while not stop.wait(0.5):
+            pass
     print("local cloud stopped", file=sys.stderr)
     return 0
 
