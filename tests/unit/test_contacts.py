@@ -6,7 +6,15 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 import pytest
-from batchrecs.export.contacts import LOOKUP_BATCH, ContactStager, IdAddressBook, is_address, staged_tail
+from batchrecs.export.contacts import (
+    LOOKUP_BATCH,
+    ContactImporter,
+    ContactStager,
+    IdAddressBook,
+    ImportStatus,
+    is_address,
+    staged_tail,
+)
 
 
 class Directory:
@@ -65,3 +73,27 @@ def test_a_segment_of_many_users_is_looked_up_in_batches_and_missing_users_are_r
 def test_a_user_id_is_an_address_only_when_it_looks_like_one(value: str, ok: bool) -> None:
     assert is_address(value) is ok
     assert (value in IdAddressBook().addresses([value])) is ok
+
+
+class Lists:
+    def __init__(self, statuses: dict[str, ImportStatus]) -> None:
+        self.statuses = statuses
+
+    def import_status(self, job_id: str) -> ImportStatus:
+        return self.statuses[job_id]
+
+
+def test_import_counts_wait_for_every_job_and_name_the_ones_that_did_not_complete() -> None:
+    running = {"a": ImportStatus("COMPLETED", 10, 1), "b": ImportStatus("PROCESSING", 3, 0)}
+    assert ContactImporter(None, Lists(running)).poll(["a", "b"]) is None  # type: ignore[arg-type]
+    ended = {
+        "a": ImportStatus("COMPLETED", 10, 1),
+        "b": ImportStatus("FAILED", 0, 0, "cannot read file"),
+        "c": ImportStatus("CANCELLED", 2, 0),
+    }
+    assert ContactImporter(None, Lists(ended)).poll(["a", "b", "c"]) == {  # type: ignore[arg-type]
+        "contactsImported": 12,
+        "contactsFailed": 1,
+        "importJobsFailed": 2,
+        "failure": "b: cannot read file; c: CANCELLED",
+    }

@@ -32,7 +32,7 @@ from batchrecs.routes.config import IdIsAddress, SesDestination
 
 LOOKUP_BATCH = 100  # BatchGetItem reads at most 100 keys
 OPT_IN, OPT_OUT = "OPT_IN", "OPT_OUT"
-IMPORT_DONE = {"COMPLETED", "FAILED"}
+IMPORT_DONE = {"COMPLETED", "FAILED", "CANCELLED"}  # SES import job statuses that are final
 
 
 def staged_prefix(job_name: str) -> str:
