@@ -21,6 +21,7 @@ from batchrecs_local.ses import SesEmulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+_DYNAMODB_WRITES = {"UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # noqa: S105 - not a secret
 
 
@@ -34,6 +35,7 @@ class LocalEndpoint:
         )
         self.ses = SesEmulator(self.client, delay=min(0.5, (timings or Timings()).running))
         self._server: BaseWSGIServer | None = None
+        self._dynamodb_writes = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -63,6 +65,11 @@ class LocalEndpoint:
             return self.emulator(environ, start_response)
         if self.ses.handles(environ):
             return self.ses(environ, start_response, forward=self._moto)
+        if environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1] in _DYNAMODB_WRITES:
+            # DynamoDB applies each write atomically; moto's in-memory tables do not, so concurrent
+            # UpdateItems on one item (workers counting chunks) could interleave and lose an ADD.
+            with self._dynamodb_writes:
+                return list(self._moto(environ, start_response))
         return self._moto(environ, start_response)
 
 
