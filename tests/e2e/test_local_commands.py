@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 from tests.e2e.conftest import SAMPLES, batchrecs, read_jsonl
 
 
@@ -83,27 +84,35 @@ def test_related_route_reports_the_skipped_row_and_the_unknown_item(tmp_path: Pa
     assert error["reason"] == "Personalize error: Item 999999 not found in the training data"
 
 
-def test_export_fans_out_over_several_chunks_and_workers(tmp_path: Path) -> None:
-    # Given chunks of 1 KiB, so the 42-user output (about 15 KiB) is split over many worker invocations
+@pytest.mark.parametrize("max_workers", [None, 3])
+def test_export_fans_out_over_several_chunks_and_workers(tmp_path: Path, max_workers: int | None) -> None:
+    # Given chunks of 1 KiB, so the 42-user output (about 15 KiB) is split over many worker invocations,
+    # and the route either unlimited or limited to 3 chunks at once (chained: each sends the next)
+    routes = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())
+    routes["routes"]["home"]["maxExportWorkers"] = max_workers
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(yaml.safe_dump(routes))
     result = batchrecs(
         "local",
         "run",
         SAMPLES / "home" / "users.jsonl",
         "--route",
         "home",
+        "--routes",
+        routes_file,
         "--chunk-bytes",
         "1024",
         "--json",
         "--dump",
-        tmp_path,
+        tmp_path / "dump",
     )
     assert result.code == 0, result.stderr[-3000:]
     summary = result.json
     # Then every line was exported exactly once across the chunks
     assert summary["chunks"] > 5
     assert (summary["lines"], summary["records_written"], summary["lines_failed"]) == (42, 42, 0)
-    assert len({record["pk"] for record in read_jsonl(tmp_path / "records.jsonl")}) == 42
-    [job] = read_jsonl(tmp_path / "jobs.jsonl")
+    assert len({record["pk"] for record in read_jsonl(tmp_path / "dump" / "records.jsonl")}) == 42
+    [job] = read_jsonl(tmp_path / "dump" / "jobs.jsonl")
     assert len(job["chunksDone"]) == summary["chunks"]
 
 

@@ -373,3 +373,143 @@ def test_item_attribute_segments_are_keyed_by_a_hash_of_the_expression(
     sk = "segment-attributes#" + segment_key(expression, True)
     assert set(records) == {("25", sk), ("78", sk), ("108", sk)}
     assert records[("78", sk)]["segment"]["S"] == expression and records[("78", sk)]["rank"]["N"] == "2"
+
+
+# Routes with maxExportWorkers: the planner sends the heads of the chains, each finished chunk the next.
+
+MANY_USERS = b"".join(
+    orjson.dumps(
+        {"input": {"userId": str(user)}, "output": {"recommendedItems": ["1", "2"], "scores": [0.5, 0.25]}}
+    )
+    + b"\n"
+    for user in range(40)
+)
+
+
+@pytest.fixture
+def home_limited_to_two_workers(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The shipped routes file, with ``maxExportWorkers: 2`` on the home route."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    routes = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())
+    routes["routes"]["home"]["maxExportWorkers"] = 2
+    path = tmp_path / "routes.yaml"
+    path.write_text(yaml.safe_dump(routes))
+    monkeypatch.setenv("ROUTES_FILE", str(path))
+
+
+def _queued(cloud: Cloud) -> int:
+    """Messages on the chunks queue, visible or being processed."""
+    attributes = cloud.sqs.get_queue_attributes(
+        QueueUrl=cloud.chunks_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def test_a_route_limited_to_two_workers_never_has_more_than_two_chunks_in_flight(
+    cloud: Cloud, personalize, invoke, home_limited_to_two_workers
+) -> None:
+    # Given a job of a route limited to 2 workers whose output is split into many 512-byte chunks
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
+    # When the planner runs, Then only two chunks are sent
+    planned = invoke("export", event)
+    assert planned["chunks"] > 6
+    assert _queued(cloud) == 2
+    # When workers take one chunk at a time, Then each sends the next, and never more than 2 are queued
+    delivered = 0
+    while messages := cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1).get(
+        "Messages"
+    ):
+        assert invoke("export_worker", sqs_event(messages))["batchItemFailures"] == []
+        cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        delivered += 1
+        assert _queued(cloud) <= 2
+    # And every chunk was delivered once and every line exported once
+    assert delivered == planned["chunks"]
+    job = _plain_job(cloud, name)
+    assert (job["status"], job["export"]["lines"], job["export"]["recordsWritten"]) == ("EXPORTED", 40, 40)
+    assert len(cloud.records()) == 40
+    assert len(cloud.published()) == 1
+
+
+def test_a_chunk_whose_next_could_not_be_sent_is_retried_and_sends_it(
+    cloud: Cloud, personalize, invoke, home_limited_to_two_workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from batchrecs.aws.sqs import SqsChunkQueue
+    from batchrecs.errors import BatchrecsError
+
+    # Given a chained export whose first worker counts its chunk but cannot send the next one
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
+    planned = invoke("export", event)
+    [message] = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
+    real_send = SqsChunkQueue.send
+
+    def send_fails_once(queue: SqsChunkQueue, messages: list[Any]) -> None:
+        monkeypatch.setattr(SqsChunkQueue, "send", real_send)
+        raise BatchrecsError("chunk messages not sent: 0: ServiceUnavailable")
+
+    monkeypatch.setattr(SqsChunkQueue, "send", send_fails_once)
+    with pytest.raises(BatchProcessingError, match="not sent"):
+        invoke("export_worker", sqs_event([message]))
+    # Then the chunk is counted, its record failed (the message stays), and its chain is stalled
+    assert len(_plain_job(cloud, name)["chunksDone"]) == 1
+    assert _queued(cloud) == 2  # the failed message (not deleted) and the other chain's head
+    # When the message is delivered again, Then it is not counted again but sends the next chunk
+    assert invoke("export_worker", sqs_event([message], receive_count=2))["batchItemFailures"] == []
+    cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"])
+    assert _queued(cloud) == 2
+    # And the export finishes with every line once
+    _drain(cloud, invoke, batch=1)
+    job = _plain_job(cloud, name)
+    assert (job["status"], len(job["chunksDone"]), job["export"]["recordsWritten"]) == (
+        "EXPORTED",
+        planned["chunks"],
+        40,
+    )
+
+
+def test_a_given_up_chunk_does_not_stop_its_chain_and_a_redrive_finishes_the_job(
+    cloud: Cloud, personalize, invoke, home_limited_to_two_workers
+) -> None:
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from batchrecs.aws.sqs import redrive
+
+    # Given a chained export whose output file is replaced after planning, so a chunk fails for good
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    key = f"output/home/{name}/users.jsonl.out"
+    cloud.put(key, MANY_USERS)
+    planned = invoke("export", event)
+    cloud.put(key, b"replaced\n")
+    [message] = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
+    chunk_id = orjson.loads(message["Body"])["chunkId"]
+    # When it fails on its last allowed receive and is dead-lettered
+    with pytest.raises(BatchProcessingError):
+        invoke("export_worker", sqs_event([message], receive_count=3))
+    dlq = cloud.sqs.create_queue(QueueName="chunks-dlq")["QueueUrl"]
+    cloud.sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+    cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"])
+    # Then the job is EXPORT_FAILED naming the chunk, and the next chunk of its chain was still sent
+    assert _plain_job(cloud, name)["chunksFailed"] == {chunk_id}
+    assert _queued(cloud) == 2
+    # When the file is restored, the other chunks run and the failed one is re-driven
+    cloud.put(key, MANY_USERS)
+    _drain(cloud, invoke)
+    assert _plain_job(cloud, name)["status"] == "EXPORT_FAILED"
+    assert redrive(dlq, cloud.chunks_url, client=cloud.sqs) == 1
+    _drain(cloud, invoke)
+    # Then the job ends EXPORTED with every line once
+    job = _plain_job(cloud, name)
+    assert (job["status"], len(job["chunksDone"]), job["export"]["recordsWritten"]) == (
+        "EXPORTED",
+        planned["chunks"],
+        40,
+    )

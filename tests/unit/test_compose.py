@@ -1,4 +1,4 @@
-"""The export worker's composition: each route's write budget is shared by the workers."""
+"""The export worker's composition: each route's write budget is shared by the workers it may have."""
 
 from __future__ import annotations
 
@@ -14,6 +14,16 @@ ROUTES = f"""routes:
     kind: user-personalization
     solutionVersionArn: {ARN}
     destination: {{type: dynamodb, maxWritesPerSecond: 400}}
+  narrow:
+    kind: user-personalization
+    solutionVersionArn: {ARN}
+    maxExportWorkers: 2
+    destination: {{type: dynamodb, maxWritesPerSecond: 400}}
+  wide:
+    kind: user-personalization
+    solutionVersionArn: {ARN}
+    maxExportWorkers: 50
+    destination: {{type: dynamodb, maxWritesPerSecond: 400}}
   open:
     kind: user-personalization
     solutionVersionArn: {ARN}
@@ -23,12 +33,17 @@ ROUTES = f"""routes:
 
 @pytest.mark.parametrize(
     ("route", "ceiling", "start"),
-    [("capped", 100.0, 100.0), ("open", float("inf"), INITIAL_WRITES_PER_SECOND)],
+    [
+        ("capped", 100.0, 100.0),
+        ("narrow", 200.0, 200.0),  # only 2 workers of the route at once: each takes half
+        ("wide", 100.0, 100.0),  # the stack's 4 workers bound it anyway
+        ("open", float("inf"), INITIAL_WRITES_PER_SECOND),
+    ],
 )
 def test_each_worker_writes_at_most_its_share_of_the_routes_budget(
     tmp_path, route: str, ceiling: float, start: float
 ) -> None:
-    # Given a route with a budget of 400 writes/s and 4 workers
+    # Given routes with a budget of 400 writes/s and a stack of 4 workers
     routes_file = tmp_path / "routes.yaml"
     routes_file.write_text(ROUTES)
     settings = ExportWorkerSettings(
@@ -36,6 +51,7 @@ def test_each_worker_writes_at_most_its_share_of_the_routes_budget(
         event_bus_name="bus",
         routes_file=str(routes_file),
         recommendations_table_name="recs",
+        chunks_queue_url="http://127.0.0.1:1/123456789012/chunks",
         chunk_max_receives=5,
         export_worker_concurrency=4,
         export_writer_threads=2,
@@ -44,7 +60,7 @@ def test_each_worker_writes_at_most_its_share_of_the_routes_budget(
     # When a worker opens a sink for the route
     sink = exporter.sink_for(parse_routes(ROUTES, {}).get(route))
     try:
-        # Then its rate never exceeds a quarter of the budget
+        # Then its rate never exceeds its share of the budget
         assert isinstance(sink, ShardedRecordSink)
         assert (sink.rate.maximum, sink.rate.rate) == (ceiling, start)
     finally:

@@ -70,7 +70,10 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         if not isinstance(route.destination, DynamoDBDestination):
             raise TypeError(f"route {route.name} does not export to DynamoDB")
         budget = route.destination.maxWritesPerSecond
-        share = budget / settings.export_worker_concurrency if budget else float("inf")
+        workers = min(
+            route.maxExportWorkers or settings.export_worker_concurrency, settings.export_worker_concurrency
+        )
+        share = budget / workers if budget else float("inf")
         return ShardedRecordSink(
             settings.recommendations_table_name,
             writer,
@@ -86,6 +89,7 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         sink_factory=sink_for,
         max_receives=settings.chunk_max_receives,
         address_books=lambda destination: address_book_for(destination, DirectoryAddressBook),
+        queue=SqsChunkQueue(settings.chunks_queue_url),
     )
 
 

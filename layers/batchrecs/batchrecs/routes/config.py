@@ -142,6 +142,8 @@ class Route(_Strict):
     filterArn: Annotated[str, Field(pattern=FILTER_ARN_PATTERN)] | None = None
     itemExplorationConfig: ItemExplorationConfig | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
+    # most export chunks of one job in flight at once (at most the stack's ExportWorkerConcurrency)
+    maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
     destination: Annotated[DynamoDBDestination | SesDestination, Field(discriminator="type")]
 
     @model_validator(mode="after")
