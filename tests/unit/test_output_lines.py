@@ -114,6 +114,7 @@ def test_an_empty_recommendation_list_is_a_valid_record() -> None:
     [
         (b"[0.10, 1.2E-5, 3]", ["0.10", "1.2E-5", "3"]),  # exactly as written, not float -> repr
         (b"[ 0.5 ,\t0.25 ]", ["0.5", "0.25"]),
+        (b"[0.0123,9.8E-4]", ["0.0123", "9.8E-4"]),  # compact, as Personalize writes it
         (b"[]", []),
     ],
 )

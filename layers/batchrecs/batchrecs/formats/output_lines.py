@@ -73,6 +73,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_ONLY_STRINGS = {str}  # orjson makes exact str objects, never subclasses
 _SCORES = re.compile(rb'"scores"\s*:\s*\[([^\]]*)\]')
 _NUMBER_BYTES = b"0123456789eE+-., \t\r\n"
 
@@ -97,7 +98,9 @@ def _score_texts(line: bytes, scores: list[object]) -> list[str] | None:
             return None
     except orjson.JSONDecodeError:
         return None
-    return [text.strip().decode("ascii") for text in raw.split(b",")]
+    # C-level: drop the whitespace between numbers (none can be inside one: the parse above
+    # succeeded), then split; Personalize writes compact JSON, so usually there is none
+    return "".join(raw.decode("ascii").split()).split(",")
 
 
 def _key(value: dict, kind: JobKind) -> str | None:
@@ -120,7 +123,7 @@ def _ids(output: dict, kind: JobKind) -> list[str] | None:
         ids = output.get("usersList", output.get("recommendedUsers"))
     else:
         ids = output.get("recommendedItems")
-    if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+    if not isinstance(ids, list) or not set(map(type, ids)) <= _ONLY_STRINGS:  # C-level check of each id
         return None
     return ids
 
