@@ -87,6 +87,7 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
         "recordsWritten": 4,
         "chunks": planned["chunks"],
         "errorsReport": f"s3://batchrecs-data/reports/{name}/errors/",
+        "throttles": 0,
     }
     records = cloud.records()
     assert set(records) == {("4638", "home"), ("663", "home"), ("3384", "home")}
@@ -513,3 +514,38 @@ def test_a_given_up_chunk_does_not_stop_its_chain_and_a_redrive_finishes_the_job
         planned["chunks"],
         40,
     )
+
+
+def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
+    cloud: Cloud, personalize, invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from batchrecs.sinks.fast_dynamodb import DynamoDBError, SignedBatchWriter
+
+    # Given a table that throttles the first three BatchWriteItem calls
+    real_write = SignedBatchWriter.write
+    throttled = []
+    lock = threading.Lock()
+
+    def throttling_write(writer: SignedBatchWriter, body: bytes) -> Any:
+        with lock:
+            if len(throttled) < 3:
+                throttled.append(body)
+                raise DynamoDBError("ProvisionedThroughputExceededException", "slow down", retryable=True)
+        return real_write(writer, body)
+
+    monkeypatch.setattr(SignedBatchWriter, "write", throttling_write)
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
+    # When the export runs
+    invoke("export", event)
+    _drain(cloud, invoke)
+    # Then every record is stored, and the throttles are added up on the job and in the event
+    assert len(throttled) == 3
+    assert len(cloud.records()) == 40
+    job = _plain_job(cloud, name)
+    assert (job["status"], job["export"]["recordsWritten"], job["export"]["throttles"]) == ("EXPORTED", 40, 3)
+    [completed] = cloud.published()
+    assert completed["detail"]["throttles"] == 3

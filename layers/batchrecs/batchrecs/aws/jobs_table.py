@@ -75,6 +75,7 @@ class DynamoDBJobStore:
             "failed": "exportFailed",
             "records": "exportRecords",
             "missing": "exportMissing",
+            "throttles": "exportThrottles",
         }
         try:
             response = self._client.update_item(

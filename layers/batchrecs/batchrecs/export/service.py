@@ -58,7 +58,7 @@ class ChunkCounts:
     records: int = 0  # items stored (or SES contacts staged): one per line, or per user of a segment line
     missing: int = 0  # SES: users without an e-mail address (counted and reported, not failed)
     retries: int = 0  # backoffs and throttled sends: logged per chunk, not kept on the job
-    throttles: int = 0
+    throttles: int = 0  # throttled BatchWriteItem calls (items retried until stored): added up on the job
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -67,6 +67,7 @@ class ChunkCounts:
             "failed": self.failed,
             "records": self.records,
             "missing": self.missing,
+            "throttles": self.throttles,
         }
 
 
@@ -221,7 +222,6 @@ class ChunkExporter:
                 "chunk": message.chunkId,
                 **counts.to_json(),
                 "retries": counts.retries,
-                "throttles": counts.throttles,
             },
         )
         self._continue_chain(message, updated)
@@ -382,6 +382,7 @@ def _export_counts(job: Job) -> dict[str, Any]:
         "recordsWritten": job.exportRecords or 0,
         "chunks": job.chunksTotal or 0,
         "errorsReport": f"s3://{bucket}/reports/{job.jobName}/errors/" if failed and bucket else None,
+        "throttles": job.exportThrottles or 0,
     }
     if job.contactImport is not None:  # an SES export: what its import jobs did
         missing = job.exportMissing or 0
@@ -409,6 +410,7 @@ def _completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         linesFailed=job.exportFailed or 0,
         recordsWritten=job.exportRecords or 0,
         errorsReport=counts["errorsReport"],
+        throttles=counts["throttles"],
         failureReason=failure,
         usersWithoutAddress=counts.get("usersWithoutAddress"),
         contacts=counts.get("contacts"),

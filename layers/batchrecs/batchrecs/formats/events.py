@@ -40,6 +40,7 @@ class ExportCompleted(BaseModel):
     linesFailed: int
     recordsWritten: int  # items stored: one per line, or one per (user, segment) of a segment job
     errorsReport: str | None = None
+    throttles: int = 0  # BatchWriteItem calls the table throttled (their items were retried until stored)
     failureReason: str | None = None
     usersWithoutAddress: int | None = None  # SES routes: users with no e-mail address (not failures)
     contacts: dict[str, int] | None = None  # SES routes: the contact import's counts

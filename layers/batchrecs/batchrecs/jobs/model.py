@@ -79,6 +79,7 @@ class Job(BaseModel):
     generatedAt: str | None = None
     chunksFailed: set[str] | None = None  # chunks that used up their retries (in the dead-letter queue)
     exportMissing: int | None = None  # SES: users without an e-mail address
+    exportThrottles: int | None = None  # DynamoDB: throttled BatchWriteItem calls (retried, nothing dropped)
     importJobs: list[str] | None = None  # SES: the contact import jobs started for this export
     contactImport: dict[str, Any] | None = None  # SES: what the import did (merge counts, then job counts)
 
