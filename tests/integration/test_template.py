@@ -134,3 +134,22 @@ def test_ses_permissions_are_limited_to_the_functions_and_prefixes_that_need_the
     # One contact list per account: the stack creates one only when none is given
     assert TEMPLATE["Resources"]["ContactList"]["Condition"] == "CreateContactList"
     assert TEMPLATE["Conditions"]["CreateContactList"] == {"Equals": [{"Ref": "ExistingContactListName"}, ""]}
+
+
+def test_only_the_planner_and_the_workers_may_send_chunks_and_only_to_the_chunks_queue() -> None:
+    # The workers send the next chunk of a chain (routes with maxExportWorkers), so they need the
+    # chunks queue's URL and SendMessage on that queue alone
+    worker = TEMPLATE["Resources"]["ExportWorkerFunction"]["Properties"]
+    assert worker["Environment"]["Variables"]["CHUNKS_QUEUE_URL"] == {"Ref": "ChunksQueue"}
+    assert _statements("ExportWorkerFunction")["SendNextChunkOfChain"]["Action"] == "sqs:SendMessage"
+    senders = {
+        name: statement["Resource"]
+        for name, resource in TEMPLATE["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for statement in _statements(name).values()
+        if "sqs:SendMessage" in str(statement["Action"])
+    }
+    assert senders == {
+        "ExportFunction": {"GetAtt": "ChunksQueue.Arn"},
+        "ExportWorkerFunction": {"GetAtt": "ChunksQueue.Arn"},
+    }
