@@ -1,4 +1,4 @@
-"""The export worker's composition: each route's write budget is shared by the workers it may have."""
+"""The export worker's composition: each route's write budget is shared by all the stack's workers."""
 
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ ROUTES = f"""routes:
     ("route", "ceiling", "start"),
     [
         ("capped", 100.0, 100.0),
-        ("narrow", 200.0, 200.0),  # only 2 workers of the route at once: each takes half
-        ("wide", 100.0, 100.0),  # the stack's 4 workers bound it anyway
+        # 2 workers per job, but two jobs of the route may export at once: the budget stays a cap
+        ("narrow", 100.0, 100.0),
+        ("wide", 100.0, 100.0),
         ("open", float("inf"), INITIAL_WRITES_PER_SECOND),
     ],
 )

@@ -69,11 +69,10 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
     def sink_for(route: Route) -> RecordSink:
         if not isinstance(route.destination, DynamoDBDestination):
             raise TypeError(f"route {route.name} does not export to DynamoDB")
+        # Every worker of the stack may be exporting this route (several of its jobs can export at
+        # once, each up to maxExportWorkers), so an equal share of all of them keeps the budget a cap.
         budget = route.destination.maxWritesPerSecond
-        workers = min(
-            route.maxExportWorkers or settings.export_worker_concurrency, settings.export_worker_concurrency
-        )
-        share = budget / workers if budget else float("inf")
+        share = budget / settings.export_worker_concurrency if budget else float("inf")
         return ShardedRecordSink(
             settings.recommendations_table_name,
             writer,
