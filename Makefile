@@ -10,6 +10,9 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
+# checkov too has its own venv (it pins its own boto3 and many more)
+CHECKOV := .venv-checkov/bin/checkov
+CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: venv demo bench test unit integration e2e lint format validate build deploy clean
@@ -41,11 +44,16 @@ integration: venv
 e2e: venv
 	$(BIN)/pytest tests/e2e
 
-lint: venv  ## ruff, mypy, cfn-lint on the template
+lint: venv $(CHECKOV)  ## ruff, mypy, cfn-lint (+ serverless rules) and checkov on the template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(CHECKOV) --config-file .checkov.yaml -f template.yaml
+
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
 format: venv
 	$(BIN)/ruff format .
@@ -65,4 +73,4 @@ deploy: build  ## first time: asks for the solution version ARNs and saves them 
 	$(SAM) deploy --guided
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(SAM_VENV) .venv-checkov .aws-sam .pytest_cache .ruff_cache .mypy_cache
