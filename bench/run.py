@@ -40,6 +40,8 @@ SLICES = int(os.environ.get("BENCH_SLICES", "20"))
 CAPACITIES = ((4000, 5), (20000, 10), (40000, 20))  # table writes/s and export workers, for the 10M plan
 SLICE_LINES = int(os.environ.get("BENCH_SLICE_LINES", "4000"))  # batchrecs exports this much of each slice
 NAIVE_SHARE = 10  # the naive path exports this fraction of each slice (it is that much slower)
+LATENCY_S = 0.010  # the network round trip of the latency run (the issue measured naive at 10 ms)
+LATENCY_ITEMS = 20000  # batchrecs' items in the latency run (the naive path: a tenth)
 RSS_ITEMS_PER_LINE = 500  # numResults' maximum: a GB of output in fewer, longer lines
 CHUNK_BYTES = 64 << 20
 TABLE = "bench-recommendations"
@@ -75,8 +77,10 @@ def write_out_file(path: Path, lines: int, seed: int = 1, per_line: int = 25) ->
 # ------------------------------------------------------------------------------ the endpoint
 
 
-def serve(port: int, cap: float | None, ready: Any) -> None:
+def serve(port: int, cap: float | None, ready: Any, latency: float = 0.0) -> None:
     """A DynamoDB-protocol endpoint answering BatchWriteItem at once (or up to ``cap`` items/s).
+
+    ``latency`` delays every answer (per connection, as a network round trip would).
 
     asyncio over raw HTTP/1.1 keep-alive: ``http.server`` costs ~3 ms a request here, which would
     measure the endpoint instead of the client. Beyond the cap (a token bucket holding at most one
@@ -130,6 +134,8 @@ def serve(port: int, cap: float | None, ready: Any) -> None:
                     if name.strip().lower() == b"content-length":
                         length = int(value)
                 status, data = answer(await reader.readexactly(length) if length else b"")
+                if latency:
+                    await asyncio.sleep(latency)
                 writer.write(
                     f"HTTP/1.1 {status} {'OK' if status == 200 else 'Bad Request'}\r\n"
                     "Content-Type: application/x-amz-json-1.0\r\n"
@@ -150,14 +156,16 @@ def serve(port: int, cap: float | None, ready: Any) -> None:
 
 
 class Endpoint:
-    def __init__(self, cap: float | None = None) -> None:
+    def __init__(self, cap: float | None = None, latency: float = 0.0) -> None:
         import socket
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         ready = multiprocessing.Event()
-        self.process = multiprocessing.Process(target=serve, args=(self.port, cap, ready), daemon=True)
+        self.process = multiprocessing.Process(
+            target=serve, args=(self.port, cap, ready, latency), daemon=True
+        )
         self.process.start()
         ready.wait(30)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -355,6 +363,27 @@ def paired_throughput(path: Path, endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
+def with_latency(path: Path) -> dict[str, Any]:
+    """Wall rates against an endpoint that answers after LATENCY_S: the writer's threads overlap the
+    round trips, the naive path waits for each of its 25-item calls."""
+    import boto3
+
+    endpoint = Endpoint(latency=LATENCY_S)
+    try:
+        _environment(endpoint.url)
+        fast = export_path(path, limit=LATENCY_ITEMS)
+        slow = naive(path, _span(path), LATENCY_ITEMS // NAIVE_SHARE, boto3.resource("dynamodb").Table(TABLE))
+    finally:
+        endpoint.stop()
+    fast_rate, slow_rate = fast["items"] / fast["seconds"], slow["items"] / slow["seconds"]
+    return {
+        "latency_ms": LATENCY_S * 1000,
+        "naive_items_per_s": round(slow_rate),
+        "batchrecs_items_per_s": round(fast_rate),
+        "speedup_wall": round(fast_rate / slow_rate, 2),
+    }
+
+
 def peak_rss(size_mb: int, workdir: Path, endpoint: Endpoint) -> dict[str, float]:
     """Run the export path over a file of ``size_mb`` in a fresh process; report its peak RSS."""
     path = workdir / f"rss-{size_mb}.out"
@@ -429,6 +458,7 @@ def main() -> int:
     }
     results["capped_fraction_of_cap"] = round(run["items"] / run["seconds"] / cap, 3)
     results["items_lost"] = int(run["items"]) - stats["unique"]
+    results["latency"] = with_latency(out_file)
     per_worker = paired["batchrecs"]["items_per_cpu_s"]  # a worker is CPU-bound (1 vCPU at 1,769 MB)
     users = 10_000_000
     total_bytes = size / LINES * users
@@ -486,6 +516,11 @@ def _print(r: dict[str, Any]) -> None:
             f"{r['speedup_vs_naive']}x per core (median of {r['slices']} paired slices, "
             f"{r['speedup_per_slice']['min']}-{r['speedup_per_slice']['max']}), "
             f"{r['speedup_vs_naive_wall']}x wall",
+        ),
+        (
+            f"   {r['latency']['latency_ms']:.0f} ms latency",
+            f"naive {r['latency']['naive_items_per_s']:,} items/s, batchrecs "
+            f"{r['latency']['batchrecs_items_per_s']:,} items/s ({r['latency']['speedup_wall']}x wall)",
         ),
         (
             "4. capped endpoint",
