@@ -549,3 +549,35 @@ def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
     assert (job["status"], job["export"]["recordsWritten"], job["export"]["throttles"]) == ("EXPORTED", 40, 3)
     [completed] = cloud.published()
     assert completed["detail"]["throttles"] == 3
+
+
+def test_an_active_event_redelivered_mid_chained_export_resends_only_uncounted_heads(
+    cloud: Cloud, personalize, invoke, home_limited_to_two_workers
+) -> None:
+    # Given a chained export (2 workers) whose first head was exported, which sent its successor
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
+    planned = invoke("export", event)
+    heads = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=2)["Messages"]
+    first, second = sorted(heads, key=lambda m: orjson.loads(m["Body"])["chain"]["index"])
+    invoke("export_worker", sqs_event([first]))
+    cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=first["ReceiptHandle"])
+    # When the ACTIVE event arrives again
+    invoke("export", event)
+    # Then only the head not yet counted is sent again, next to the first head's successor (the first
+    # copy of head 1 is still being processed)
+    messages = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(orjson.loads(m["Body"])["chain"]["index"] for m in messages) == [1, 2]
+    # And the export ends with every line counted once
+    for message in [*messages, second]:
+        cloud.sqs.change_message_visibility(
+            QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    _drain(cloud, invoke)
+    job = _plain_job(cloud, name)
+    assert (job["status"], len(job["chunksDone"]), job["export"]["recordsWritten"]) == (
+        "EXPORTED",
+        planned["chunks"],
+        40,
+    )
