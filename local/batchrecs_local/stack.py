@@ -325,6 +325,9 @@ def _create_queue(
     if int(attributes.get("VisibilityTimeout", 30)) > LOCAL_VISIBILITY_CAP:
         attributes["VisibilityTimeout"] = str(LOCAL_VISIBILITY_CAP)
     name = resolver._name(logical_id)
+    if str(props.get("FifoQueue", "")).lower() == "true":  # CloudFormation names FIFO queues *.fifo
+        attributes["FifoQueue"] = "true"
+        name += ".fifo"
     resolver.queue_urls[logical_id] = endpoint.client("sqs").create_queue(
         QueueName=name, Attributes=attributes
     )["QueueUrl"]

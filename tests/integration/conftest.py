@@ -164,7 +164,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     ]
     events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["batchrecs"]}))
     events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
-    chunks_url = sqs.create_queue(QueueName="chunks")["QueueUrl"]
+    chunks_url = sqs.create_queue(QueueName="chunks.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     monkeypatch.setenv("CHUNKS_QUEUE_URL", chunks_url)
     return Cloud(s3=s3, ddb=ddb, events=events, sqs=sqs, tap_url=tap_url, chunks_url=chunks_url)
 

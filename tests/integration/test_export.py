@@ -22,13 +22,15 @@ ERROR_LINE = b'{"input": {"userId": "999"}, "output": null, "error": "User not f
 LATER_663 = b'{"input": {"userId": "663"}, "output": {"recommendedItems": ["1", "2"], "scores": [0.9, 0.1]}, "error": null}'
 
 
-def _active_job(cloud: Cloud, stubber: Any, invoke: Any) -> tuple[str, dict[str, Any]]:
+def _active_job(
+    cloud: Cloud, stubber: Any, invoke: Any, key: str = "input/home/users.jsonl"
+) -> tuple[str, dict[str, Any]]:
     """A job of the home route, submitted, whose ACTIVE event the monitor published."""
-    head = cloud.put("input/home/users.jsonl", b'{"userId": "4638"}\n{"userId": "663"}\n{"userId": "3384"}\n')
-    name = job_name("home", "input/home/users.jsonl", "0055AED6DCD90281E5")
+    head = cloud.put(key, b'{"userId": "4638"}\n{"userId": "663"}\n{"userId": "3384"}\n')
+    name = job_name("home", key, "0055AED6DCD90281E5")
     arn = f"arn:aws:personalize:us-east-1:123456789012:batch-inference-job/{name}"
     stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": arn})
-    invoke("submit", object_created(head, "input/home/users.jsonl"))
+    invoke("submit", object_created(head, key))
     stubber.add_response("describe_batch_inference_job", {"batchInferenceJob": {"status": "ACTIVE"}})
     invoke("monitor", sample_event("scheduled_tick.json"))
     active = [e for e in cloud.published() if e["detail"]["status"] == "ACTIVE"]
@@ -136,7 +138,8 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
 
 
 def test_redelivered_events_and_chunks_do_not_double_count(cloud: Cloud, personalize, invoke) -> None:
-    # Given an export whose ACTIVE event arrives twice, so every chunk is sent twice
+    # Given an export whose ACTIVE event arrives twice (the FIFO queue drops sends repeated within five
+    # minutes; later repeats reach the workers)
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
@@ -376,7 +379,7 @@ def test_item_attribute_segments_are_keyed_by_a_hash_of_the_expression(
     assert records[("78", sk)]["segment"]["S"] == expression and records[("78", sk)]["rank"]["N"] == "2"
 
 
-# Routes with maxExportWorkers: the planner sends the heads of the chains, each finished chunk the next.
+# Routes with maxExportWorkers: the route's chunks share N groups of the FIFO chunks queue.
 
 MANY_USERS = b"".join(
     orjson.dumps(
@@ -410,110 +413,108 @@ def _queued(cloud: Cloud) -> int:
     return sum(int(value) for value in attributes.values())
 
 
-def test_a_route_limited_to_two_workers_never_has_more_than_two_chunks_in_flight(
+def _take_all(cloud: Cloud) -> list[dict[str, Any]]:
+    """What idle workers would get now: one receive each until the queue gives nothing more."""
+    taken = []
+    while messages := cloud.sqs.receive_message(
+        QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1, AttributeNames=["MessageGroupId"]
+    ).get("Messages"):
+        taken += messages
+    return taken
+
+
+def test_two_jobs_of_a_route_limited_to_two_workers_never_run_more_than_two_chunks_at_once(
     cloud: Cloud, personalize, invoke, home_limited_to_two_workers
 ) -> None:
-    # Given a job of a route limited to 2 workers whose output is split into many 512-byte chunks
+    # Given two jobs of a route limited to 2 workers, both planned, their outputs in 512-byte chunks
     _, stubber = personalize
-    name, event = _active_job(cloud, stubber, invoke)
-    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
-    # When the planner runs, Then only two chunks are sent
-    planned = invoke("export", event)
-    assert planned["chunks"] > 6
-    assert _queued(cloud) == 2
-    # When workers take one chunk at a time, Then each sends the next, and never more than 2 are queued
-    delivered = 0
-    while messages := cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1).get(
-        "Messages"
-    ):
-        assert invoke("export_worker", sqs_event(messages))["batchItemFailures"] == []
-        cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=messages[0]["ReceiptHandle"])
-        delivered += 1
-        assert _queued(cloud) <= 2
-    # And every chunk was delivered once and every line exported once
-    assert delivered == planned["chunks"]
-    job = _plain_job(cloud, name)
-    assert (job["status"], job["export"]["lines"], job["export"]["recordsWritten"]) == ("EXPORTED", 40, 40)
-    assert len(cloud.records()) == 40
-    assert len(cloud.published()) == 1
+    jobs = [_active_job(cloud, stubber, invoke, f"input/home/users-{n}.jsonl") for n in (1, 2)]
+    chunks = 0
+    for name, event in jobs:
+        cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
+        chunks += invoke("export", event)["chunks"]
+    assert chunks > 12 and _queued(cloud) == chunks  # every chunk is queued at once
+    # When as many workers as the queue allows take chunks, round after round
+    delivered, most = 0, 0
+    while taken := _take_all(cloud):
+        # Then the queue hands out at most one chunk per group: 2 for the route, across both jobs
+        most = max(most, len(taken))
+        assert len({m["Attributes"]["MessageGroupId"] for m in taken}) == len(taken) <= 2
+        response = invoke("export_worker", sqs_event(taken))
+        assert response["batchItemFailures"] == []
+        for message in taken:
+            cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"])
+        delivered += len(taken)
+    # And every chunk was delivered once and both jobs exported every line
+    assert (most, delivered) == (2, chunks)
+    for name, _ in jobs:
+        job = _plain_job(cloud, name)
+        assert (job["status"], job["export"]["lines"], job["export"]["recordsWritten"]) == (
+            "EXPORTED",
+            40,
+            40,
+        )
+    assert len(cloud.published()) == 2
 
 
-def test_a_chunk_whose_next_could_not_be_sent_is_retried_and_sends_it(
-    cloud: Cloud, personalize, invoke, home_limited_to_two_workers, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-    from batchrecs.aws.sqs import SqsChunkQueue
-    from batchrecs.errors import BatchrecsError
-
-    # Given a chained export whose first worker counts its chunk but cannot send the next one
-    _, stubber = personalize
-    name, event = _active_job(cloud, stubber, invoke)
-    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
-    planned = invoke("export", event)
-    [message] = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
-    real_send = SqsChunkQueue.send
-
-    def send_fails_once(queue: SqsChunkQueue, messages: list[Any]) -> None:
-        monkeypatch.setattr(SqsChunkQueue, "send", real_send)
-        raise BatchrecsError("chunk messages not sent: 0: ServiceUnavailable")
-
-    monkeypatch.setattr(SqsChunkQueue, "send", send_fails_once)
-    with pytest.raises(BatchProcessingError, match="not sent"):
-        invoke("export_worker", sqs_event([message]))
-    # Then the chunk is counted, its record failed (the message stays), and its chain is stalled
-    assert len(_plain_job(cloud, name)["chunksDone"]) == 1
-    assert _queued(cloud) == 2  # the failed message (not deleted) and the other chain's head
-    # When the message is delivered again, Then it is not counted again but sends the next chunk
-    assert invoke("export_worker", sqs_event([message], receive_count=2))["batchItemFailures"] == []
-    cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"])
-    assert _queued(cloud) == 2
-    # And the export finishes with every line once
-    _drain(cloud, invoke, batch=1)
-    job = _plain_job(cloud, name)
-    assert (job["status"], len(job["chunksDone"]), job["export"]["recordsWritten"]) == (
-        "EXPORTED",
-        planned["chunks"],
-        40,
-    )
-
-
-def test_a_given_up_chunk_does_not_stop_its_chain_and_a_redrive_finishes_the_job(
+def test_a_given_up_chunk_frees_its_group_and_a_redrive_puts_it_back_in_it(
     cloud: Cloud, personalize, invoke, home_limited_to_two_workers
 ) -> None:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
     from batchrecs.aws.sqs import redrive
 
-    # Given a chained export whose output file is replaced after planning, so a chunk fails for good
+    # Given a limited route's export whose output file is replaced after planning, so chunks fail
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     key = f"output/home/{name}/users.jsonl.out"
     cloud.put(key, MANY_USERS)
     planned = invoke("export", event)
     cloud.put(key, b"replaced\n")
-    [message] = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
-    chunk_id = orjson.loads(message["Body"])["chunkId"]
-    # When it fails on its last allowed receive and is dead-lettered
+    [message] = cloud.sqs.receive_message(
+        QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1, AttributeNames=["MessageGroupId"]
+    )["Messages"]
+    group = message["Attributes"]["MessageGroupId"]
+    # When one fails on its last allowed receive and is dead-lettered (as SQS does after maxReceiveCount)
     with pytest.raises(BatchProcessingError):
         invoke("export_worker", sqs_event([message], receive_count=3))
-    dlq = cloud.sqs.create_queue(QueueName="chunks-dlq")["QueueUrl"]
-    cloud.sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+    dlq = cloud.sqs.create_queue(QueueName="chunks-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    cloud.sqs.send_message(
+        QueueUrl=dlq, MessageBody=message["Body"], MessageGroupId=group, MessageDeduplicationId="dead"
+    )
     cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"])
-    # Then the job is EXPORT_FAILED naming the chunk, and the next chunk of its chain was still sent
+    # Then the job is EXPORT_FAILED naming it, and once the file is back the other chunks all run
+    chunk_id = orjson.loads(message["Body"])["chunkId"]
     assert _plain_job(cloud, name)["chunksFailed"] == {chunk_id}
-    assert _queued(cloud) == 2
-    # When the file is restored, the other chunks run and the failed one is re-driven
     cloud.put(key, MANY_USERS)
     _drain(cloud, invoke)
-    assert _plain_job(cloud, name)["status"] == "EXPORT_FAILED"
+    assert len(_plain_job(cloud, name)["chunksDone"]) == planned["chunks"] - 1
+    # When it is re-driven, Then it goes back into its group and the job ends EXPORTED, every line once
     assert redrive(dlq, cloud.chunks_url, client=cloud.sqs) == 1
-    _drain(cloud, invoke)
-    # Then the job ends EXPORTED with every line once
+    [again] = _take_all(cloud)
+    assert again["Attributes"]["MessageGroupId"] == group
+    invoke("export_worker", sqs_event([again]))
     job = _plain_job(cloud, name)
     assert (job["status"], len(job["chunksDone"]), job["export"]["recordsWritten"]) == (
         "EXPORTED",
         planned["chunks"],
         40,
     )
+
+
+def test_an_active_event_repeated_within_five_minutes_queues_nothing_more(
+    cloud: Cloud, personalize, invoke, home_limited_to_two_workers
+) -> None:
+    # Given a planned export of a limited route
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
+    planned = invoke("export", event)
+    # When the ACTIVE event arrives again, Then the FIFO queue drops the repeated chunk messages
+    assert invoke("export", event)["chunks"] == planned["chunks"] == _queued(cloud)
+    # And the export ends with every line counted once
+    _drain(cloud, invoke)
+    job = _plain_job(cloud, name)
+    assert (job["status"], job["export"]["recordsWritten"]) == ("EXPORTED", 40)
 
 
 def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
@@ -549,35 +550,3 @@ def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
     assert (job["status"], job["export"]["recordsWritten"], job["export"]["throttles"]) == ("EXPORTED", 40, 3)
     [completed] = cloud.published()
     assert completed["detail"]["throttles"] == 3
-
-
-def test_an_active_event_redelivered_mid_chained_export_resends_only_uncounted_heads(
-    cloud: Cloud, personalize, invoke, home_limited_to_two_workers
-) -> None:
-    # Given a chained export (2 workers) whose first head was exported, which sent its successor
-    _, stubber = personalize
-    name, event = _active_job(cloud, stubber, invoke)
-    cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
-    planned = invoke("export", event)
-    heads = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=2)["Messages"]
-    first, second = sorted(heads, key=lambda m: orjson.loads(m["Body"])["chain"]["index"])
-    invoke("export_worker", sqs_event([first]))
-    cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=first["ReceiptHandle"])
-    # When the ACTIVE event arrives again
-    invoke("export", event)
-    # Then only the head not yet counted is sent again, next to the first head's successor (the first
-    # copy of head 1 is still being processed)
-    messages = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=10)["Messages"]
-    assert sorted(orjson.loads(m["Body"])["chain"]["index"] for m in messages) == [1, 2]
-    # And the export ends with every line counted once
-    for message in [*messages, second]:
-        cloud.sqs.change_message_visibility(
-            QueueUrl=cloud.chunks_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-        )
-    _drain(cloud, invoke)
-    job = _plain_job(cloud, name)
-    assert (job["status"], len(job["chunksDone"]), job["export"]["recordsWritten"]) == (
-        "EXPORTED",
-        planned["chunks"],
-        40,
-    )

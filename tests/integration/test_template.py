@@ -137,20 +137,16 @@ def test_ses_permissions_are_limited_to_the_functions_and_prefixes_that_need_the
     assert TEMPLATE["Conditions"]["CreateContactList"] == {"Equals": [{"Ref": "ExistingContactListName"}, ""]}
 
 
-def test_only_the_planner_and_the_workers_may_send_chunks_and_only_to_the_chunks_queue() -> None:
-    # The workers send the next chunk of a chain (routes with maxExportWorkers), so they need the
-    # chunks queue's URL and SendMessage on that queue alone
-    worker = TEMPLATE["Resources"]["ExportWorkerFunction"]["Properties"]
-    assert worker["Environment"]["Variables"]["CHUNKS_QUEUE_URL"] == {"Ref": "ChunksQueue"}
-    assert _statements("ExportWorkerFunction")["SendNextChunkOfChain"]["Action"] == "sqs:SendMessage"
+def test_chunks_go_through_a_fifo_queue_only_the_planner_sends_to() -> None:
+    # FIFO: one message of a group at a time is what bounds a route's workers (maxExportWorkers)
+    resources = TEMPLATE["Resources"]
+    assert resources["ChunksQueue"]["Properties"]["FifoQueue"] is True
+    assert resources["ChunksDeadLetterQueue"]["Properties"]["FifoQueue"] is True
     senders = {
         name: statement["Resource"]
-        for name, resource in TEMPLATE["Resources"].items()
+        for name, resource in resources.items()
         if resource["Type"] == "AWS::Serverless::Function"
         for statement in _statements(name).values()
         if "sqs:SendMessage" in str(statement["Action"])
     }
-    assert senders == {
-        "ExportFunction": {"GetAtt": "ChunksQueue.Arn"},
-        "ExportWorkerFunction": {"GetAtt": "ChunksQueue.Arn"},
-    }
+    assert senders == {"ExportFunction": {"GetAtt": "ChunksQueue.Arn"}}

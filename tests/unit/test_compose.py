@@ -1,4 +1,4 @@
-"""The export worker's composition: each route's write budget is shared by all the stack's workers."""
+"""The export worker's composition: each route's write budget is shared by the workers it may have."""
 
 from __future__ import annotations
 
@@ -35,9 +35,8 @@ ROUTES = f"""routes:
     ("route", "ceiling", "start"),
     [
         ("capped", 100.0, 100.0),
-        # 2 workers per job, but two jobs of the route may export at once: the budget stays a cap
-        ("narrow", 100.0, 100.0),
-        ("wide", 100.0, 100.0),
+        ("narrow", 200.0, 200.0),  # at most 2 of the route's chunks run at once: each takes half
+        ("wide", 100.0, 100.0),  # the stack's 4 workers bound it anyway
         ("open", float("inf"), INITIAL_WRITES_PER_SECOND),
     ],
 )
@@ -52,7 +51,6 @@ def test_each_worker_writes_at_most_its_share_of_the_routes_budget(
         event_bus_name="bus",
         routes_file=str(routes_file),
         recommendations_table_name="recs",
-        chunks_queue_url="http://127.0.0.1:1/123456789012/chunks",
         chunk_max_receives=5,
         export_worker_concurrency=4,
         export_writer_threads=2,

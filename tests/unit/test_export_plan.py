@@ -1,29 +1,45 @@
-"""The export plan: every chunk once, and with a worker limit, chains that never exceed it."""
+"""The export plan: every chunk once, and with a worker limit, the route's chunks in N queue groups."""
 
 from __future__ import annotations
 
-import random
+from dataclasses import dataclass
 
 import pytest
-from batchrecs.export.plan import ExportPlan, next_in_chain
-from batchrecs.formats.events import ChunkMessage, PlannedFile
+from batchrecs.export.plan import ExportPlan, message_group
+from batchrecs.formats.events import ChunkMessage
+
+
+@dataclass(frozen=True)
+class File:
+    key: str
+    etag: str
+    size: int
+
 
 FILES = [
-    PlannedFile(key="output/home/j/a.jsonl.out", etag="e1", size=10),
-    PlannedFile(key="output/home/j/b.jsonl.out", etag="e2", size=25),
-    PlannedFile(key="output/home/j/empty.jsonl.out", etag="e3", size=0),
+    File(key="output/home/j/a.jsonl.out", etag="e1", size=10),
+    File(key="output/home/j/b.jsonl.out", etag="e2", size=25),
+    File(key="output/home/j/empty.jsonl.out", etag="e3", size=0),
 ]
-PLAN = ExportPlan(
-    job_name="j", bucket="data", generated_at="2026-11-23T06:00:00Z", chunk_bytes=4, files=FILES
-)
+
+
+def _plan(job: str = "j") -> ExportPlan:
+    return ExportPlan(
+        job_name=job,
+        route="home",
+        bucket="data",
+        generated_at="2026-11-23T06:00:00Z",
+        chunk_bytes=4,
+        files=FILES,
+    )
 
 
 def _identity(message: ChunkMessage) -> tuple[str, str, str, int, int]:
     return (message.chunkId, message.key, message.etag, message.start, message.end)
 
 
-def test_unlimited_plan_sends_every_chunk_of_every_file_at_once() -> None:
-    messages = PLAN.messages()
+def test_every_chunk_of_every_file_is_planned_once_each_in_a_group_of_its_own() -> None:
+    messages = _plan().messages()
     assert [_identity(m) for m in messages] == [
         *(
             (f"0.{i}", FILES[0].key, "e1", start, min(start + 4, 10))
@@ -34,44 +50,24 @@ def test_unlimited_plan_sends_every_chunk_of_every_file_at_once() -> None:
             for i, start in enumerate(range(0, 25, 4))
         ),
     ]
-    assert all(m.chain is None for m in messages)
-    assert PLAN.first_sends() == messages
-    assert PLAN.first_sends(len(messages)) == messages  # a limit the plan does not reach changes nothing
-    assert next_in_chain(messages[0]) is None
+    groups = [message_group(m) for m in messages]
+    assert len(set(groups)) == len(messages) == 10  # no limit: nothing waits for anything
+    assert groups[0] == "j.0.0"
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3, 9])
-def test_chains_cover_every_chunk_exactly_once(workers: int) -> None:
-    # Given a plan of 10 chunks over two files (and an empty one) limited to `workers`
-    everything = [_identity(m) for m in PLAN.messages()]
-    heads = PLAN.first_sends(workers)
-    assert len(heads) == workers
-    # When each chain is followed to its end, through messages as SQS carries them (JSON)
-    visited = []
-    for head in heads:
-        message: ChunkMessage | None = head
-        while message is not None:
-            visited.append(_identity(message))
-            message = next_in_chain(ChunkMessage.model_validate_json(message.model_dump_json()))
-    # Then every chunk is visited once
-    assert sorted(visited) == sorted(everything)
-    assert len(visited) == len(set(visited)) == 10
+@pytest.mark.parametrize("workers", [1, 2, 3, 9, 20])
+def test_a_limited_route_spreads_its_chunks_over_exactly_its_worker_groups(workers: int) -> None:
+    # Given two jobs of a route limited to `workers`
+    first, second = _plan("j1").messages(workers), _plan("j2").messages(workers)
+    # Then the same chunks are planned as without a limit
+    assert [_identity(m) for m in first] == [_identity(m) for m in _plan("j1").messages()]
+    # And both jobs' chunks share the route's groups: at most `workers` of them run at once
+    groups = {message_group(m) for m in [*first, *second]}
+    assert groups == {f"home.{slot}" for slot in range(min(workers, 10))}
+    # And the groups take turns in plan order, so each job's chunks are spread over all of them
+    assert [message_group(m) for m in first[:workers]] == [f"home.{i}" for i in range(min(workers, 10))]
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_workers_finishing_in_any_order_never_have_more_chunks_in_flight_than_the_limit(seed: int) -> None:
-    # Given 3 workers and chunks finishing in a random order
-    rng = random.Random(seed)
-    in_flight = PLAN.first_sends(3)
-    finished: list[str] = []
-    most = len(in_flight)
-    # When each finished chunk sends the next of its chain
-    while in_flight:
-        done = in_flight.pop(rng.randrange(len(in_flight)))
-        finished.append(done.chunkId)
-        if (following := next_in_chain(done)) is not None:
-            in_flight.append(following)
-        most = max(most, len(in_flight))
-    # Then at most 3 were ever in flight and every chunk finished once
-    assert most == 3
-    assert sorted(finished) == sorted(m.chunkId for m in PLAN.messages())
+def test_the_group_travels_in_the_message_body() -> None:
+    [message, *_] = _plan().messages(2)
+    assert message_group(ChunkMessage.model_validate_json(message.model_dump_json())) == "home.0"

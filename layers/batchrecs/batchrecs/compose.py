@@ -69,10 +69,13 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
     def sink_for(route: Route) -> RecordSink:
         if not isinstance(route.destination, DynamoDBDestination):
             raise TypeError(f"route {route.name} does not export to DynamoDB")
-        # Every worker of the stack may be exporting this route (several of its jobs can export at
-        # once, each up to maxExportWorkers), so an equal share of all of them keeps the budget a cap.
+        # At most this many of the route's chunks run at once (its FIFO groups, within the stack's
+        # bound), so an equal share each keeps the budget a cap across all of them.
         budget = route.destination.maxWritesPerSecond
-        share = budget / settings.export_worker_concurrency if budget else float("inf")
+        workers = min(
+            route.maxExportWorkers or settings.export_worker_concurrency, settings.export_worker_concurrency
+        )
+        share = budget / workers if budget else float("inf")
         return ShardedRecordSink(
             settings.recommendations_table_name,
             writer,
@@ -88,7 +91,6 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         sink_factory=sink_for,
         max_receives=settings.chunk_max_receives,
         address_books=lambda destination: address_book_for(destination, DirectoryAddressBook),
-        queue=SqsChunkQueue(settings.chunks_queue_url),
     )
 
 

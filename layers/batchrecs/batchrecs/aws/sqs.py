@@ -1,4 +1,8 @@
-"""The chunks queue: one message per byte range of a job's output."""
+"""The chunks queue (FIFO): one message per byte range of a job's output.
+
+Each message carries its group (``export.plan.message_group``) and a deduplication id naming the
+chunk, so a repeated send within SQS's five-minute window is dropped by the queue.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import boto3
 
 from batchrecs.errors import BatchrecsError
+from batchrecs.export.plan import message_group
 from batchrecs.formats.events import ChunkMessage
 
 _BATCH = 10  # SendMessageBatch's limit
@@ -25,7 +30,15 @@ class SqsChunkQueue:
     def send(self, messages: list[ChunkMessage]) -> None:
         for first in range(0, len(messages), _BATCH):
             batch = messages[first : first + _BATCH]
-            entries = [{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(batch)]
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": m.model_dump_json(),
+                    "MessageGroupId": message_group(m),
+                    "MessageDeduplicationId": f"{m.jobName}.{m.chunkId}",
+                }
+                for i, m in enumerate(batch)
+            ]
             response = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
             if response.get("Failed"):
                 failed = ", ".join(f"{f['Id']}: {f.get('Code')}" for f in response["Failed"])
@@ -33,10 +46,11 @@ class SqsChunkQueue:
 
 
 def redrive(from_url: str, to_url: str, client: Any = None, limit: int | None = None) -> int:
-    """Move messages from a dead-letter queue back to its source queue; return how many moved.
+    """Move chunk messages from a dead-letter queue back to the chunks queue; return how many moved.
 
-    Each message is sent before it is deleted, so a crash repeats a message rather than losing it
-    (the export counts each chunk once).
+    Each goes back to its group, with a new deduplication id (the first send's may still be in the
+    queue's five-minute window). Each message is sent before it is deleted, so a crash repeats a
+    message rather than losing it (the export counts each chunk once).
     """
     sqs = client or boto3.client("sqs")
     moved = 0
@@ -45,7 +59,13 @@ def redrive(from_url: str, to_url: str, client: Any = None, limit: int | None = 
         if not messages:
             return moved
         for message in messages[: None if limit is None else limit - moved]:
-            sqs.send_message(QueueUrl=to_url, MessageBody=message["Body"])
+            chunk = ChunkMessage.model_validate_json(message["Body"])
+            sqs.send_message(
+                QueueUrl=to_url,
+                MessageBody=message["Body"],
+                MessageGroupId=message_group(chunk),
+                MessageDeduplicationId=f"redrive.{message['MessageId']}",
+            )
             sqs.delete_message(QueueUrl=from_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     return moved

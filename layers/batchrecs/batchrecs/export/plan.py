@@ -1,10 +1,11 @@
-"""The chunks of a job's export, and which chunk follows which when a route limits its workers.
+"""The chunks of a job's export, and the queue groups that bound a route's workers.
 
 Chunks are numbered in plan order (file by file, byte range by byte range) and named
-``<file index>.<range index>``. Without a worker limit every chunk is sent at once. With
-``maxExportWorkers: N`` the plan forms N chains: the planner sends chunks ``0 .. N-1`` and the
-worker that finishes chunk ``i`` sends chunk ``i + N``. The plan travels in the messages (files,
-ETags, sizes, chunk size), so a worker rebuilds the next message without reading anything.
+``<file index>.<range index>``. The chunks queue is a FIFO queue, which hands out one message of a
+message group at a time (the next only when the previous is deleted or dead-lettered), so the
+group is the concurrency limit: a route with ``maxExportWorkers: N`` puts chunk ``i`` of every job in
+group ``<route>.<i mod N>``, and at most N of the route's chunks run at once, however many of its jobs
+export together. Chunks of unlimited routes each have a group of their own (``<job>.<chunk>``).
 """
 
 from __future__ import annotations
@@ -13,25 +14,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from batchrecs.export.chunks import plan_ranges
-from batchrecs.formats.events import ChunkChain, ChunkMessage, PlannedFile
+from batchrecs.formats.events import ChunkMessage
+from batchrecs.ports import ObjectInfo
 
 
 @dataclass(frozen=True, slots=True)
 class ExportPlan:
     job_name: str
+    route: str
     bucket: str
     generated_at: str
     chunk_bytes: int
-    files: Sequence[PlannedFile]
+    files: Sequence[ObjectInfo]
 
     def messages(self, max_workers: int | None = None) -> list[ChunkMessage]:
-        """Every chunk's message in plan order; chained when ``max_workers`` is below the chunk count."""
+        """Every chunk's message in plan order, in the route's worker groups when it has a limit."""
         ranges = [
             (file_index, range_index, info, chunk)
             for file_index, info in enumerate(self.files)
             for range_index, chunk in enumerate(plan_ranges(info.size, self.chunk_bytes))
         ]
-        stride = max_workers if max_workers is not None and max_workers < len(ranges) else None
         return [
             ChunkMessage(
                 jobName=self.job_name,
@@ -42,28 +44,12 @@ class ExportPlan:
                 start=chunk.start,
                 end=chunk.end,
                 generatedAt=self.generated_at,
-                chain=ChunkChain(
-                    index=index, stride=stride, chunkBytes=self.chunk_bytes, files=list(self.files)
-                )
-                if stride
-                else None,
+                group=f"{self.route}.{index % max_workers}" if max_workers else None,
             )
             for index, (file_index, range_index, info, chunk) in enumerate(ranges)
         ]
 
-    def first_sends(self, max_workers: int | None = None) -> list[ChunkMessage]:
-        """What the planner sends: every chunk, or the head of each chain."""
-        messages = self.messages(max_workers)
-        chain = messages[0].chain if messages else None
-        return messages[: chain.stride] if chain else messages
 
-
-def next_in_chain(message: ChunkMessage) -> ChunkMessage | None:
-    """The chunk the worker of ``message`` sends when it is done; None at a chain's end or unchained."""
-    chain = message.chain
-    if chain is None:
-        return None
-    plan = ExportPlan(message.jobName, message.bucket, message.generatedAt, chain.chunkBytes, chain.files)
-    messages = plan.messages(chain.stride)
-    following = chain.index + chain.stride
-    return messages[following] if following < len(messages) else None
+def message_group(message: ChunkMessage) -> str:
+    """The FIFO message group of a chunk: its route's worker slot, or a group of its own."""
+    return message.group or f"{message.jobName}.{message.chunkId}"

@@ -1,8 +1,8 @@
 """Export a finished job in byte-range chunks: a planner fans out, workers turn lines into records.
 
     ACTIVE event -> ExportPlanner: list .out files, split them into chunks, record chunksTotal on the
-                    job, send one message per chunk (or, for a route with maxExportWorkers N, the
-                    first N: each finished chunk then sends the N-th after it, see ``export.plan``)
+                    job, send one message per chunk (a route with maxExportWorkers N puts them in
+                    N groups of the FIFO queue: N run at once, see ``export.plan``)
     chunk message -> ChunkExporter: read the chunk's lines, write records, count the chunk on the job
                     once (a redelivered chunk is not counted twice); the worker whose chunk completes
                     the set publishes "Batch Export Completed" and marks the job EXPORTED - or, for an
@@ -28,16 +28,10 @@ from batchrecs.clock import iso, utc_now
 from batchrecs.errors import ExportError, JobConflictError, JobNotFoundError
 from batchrecs.export.chunks import ByteRange, owned_lines
 from batchrecs.export.contacts import AddressBook, ContactStager, staged_prefix, staged_tail
-from batchrecs.export.plan import ExportPlan, next_in_chain
+from batchrecs.export.plan import ExportPlan
 from batchrecs.export.reader import OUT_SUFFIX, output_prefix
 from batchrecs.export.records import RecordContext, record_item, record_key, segment_records
-from batchrecs.formats.events import (
-    EXPORT_COMPLETED,
-    ChunkMessage,
-    ExportCompleted,
-    JobStateChange,
-    PlannedFile,
-)
+from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompleted, JobStateChange
 from batchrecs.formats.output_lines import OutLine, SegmentLine
 from batchrecs.formats.output_lines import parse_out_line as user_line
 from batchrecs.formats.output_lines import parse_segment_line as segment_line
@@ -95,7 +89,7 @@ class ExportPlanner:
 
         A redelivered event sends again the chunks not counted yet (same ids): workers count each
         chunk once. A planned job is never rewritten here, so chunks counted meanwhile are never lost.
-        A route with ``maxExportWorkers`` gets only the heads of its chains (see ``export.plan``).
+        Within five minutes the FIFO queue drops such a repeat itself (same deduplication ids).
         """
         job = self._claim(change, iso(completed_at))
         if job.status == EXPORTED:
@@ -114,10 +108,11 @@ class ExportPlanner:
             raise
         plan = ExportPlan(
             job_name=job.jobName,
+            route=route.name,
             bucket=bucket,
             generated_at=job.generatedAt or iso(completed_at),
             chunk_bytes=self._chunk_bytes,
-            files=[PlannedFile(key=info.key, etag=info.etag, size=info.size) for info in files],
+            files=files,
         )
         workers = route.maxExportWorkers
         messages = plan.messages(workers)
@@ -127,7 +122,7 @@ class ExportPlanner:
         if not messages:  # only empty .out files
             return finish(planned, EXPORTED, self._jobs, self._events, self._clock)
         done = set(planned.chunksDone or ())
-        sends = [m for m in plan.first_sends(workers) if m.chunkId not in done]
+        sends = [m for m in messages if m.chunkId not in done]
         if sends:
             self._queue.send(sends)
         logger.info(
@@ -174,13 +169,11 @@ class ChunkExporter:
         max_receives: int,
         clock: Callable[[], str] = utc_now,
         address_books: Callable[[SesDestination], AddressBook] | None = None,
-        queue: ChunkQueue | None = None,
     ) -> None:
         self._routes = routes
         self._jobs = jobs
         self._objects = objects
         self._events = events
-        self._queue = queue  # where a chained chunk's successor goes
         self.sink_for = sink_factory
         self._address_books = address_books
         self._max_receives = max_receives
@@ -202,7 +195,6 @@ class ChunkExporter:
             raise JobNotFoundError(f"no job named {message.jobName}")
         if message.chunkId in (job.chunksDone or ()):
             logger.info("chunk already exported", extra={"job_name": job.jobName, "chunk": message.chunkId})
-            self._continue_chain(message, job)  # its first delivery may have stopped before sending it
             self._finish_if_complete(job)
             return None
         route = self._routes.get(job.route)
@@ -214,7 +206,7 @@ class ChunkExporter:
             counts = self._export(message, route, ctx)
         updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
         if updated is None:
-            return None  # another delivery of this chunk was counted first (and continues its chain)
+            return None  # another delivery of this chunk was counted first
         logger.info(
             "exported chunk",
             extra={
@@ -224,7 +216,6 @@ class ChunkExporter:
                 "retries": counts.retries,
             },
         )
-        self._continue_chain(message, updated)
         self._finish_if_complete(updated)
         return counts
 
@@ -330,17 +321,7 @@ class ChunkExporter:
         )
         logger.error("export chunk given up", extra={"job_name": job.jobName, "chunk": message.chunkId})
         self._events.publish(EXPORT_COMPLETED, _completed(job, EXPORT_FAILED, job.failureReason))
-        self._continue_chain(message, job)  # the rest of its chain still runs while it waits for a re-drive
         return job
-
-    def _continue_chain(self, message: ChunkMessage, job: Job) -> None:
-        """Send the chunk that follows ``message`` in its chain, unless it was counted or given up."""
-        following = next_in_chain(message)
-        if following is None or following.chunkId in {*(job.chunksDone or ()), *(job.chunksFailed or ())}:
-            return
-        if self._queue is None:
-            raise ExportError(f"chunk {message.chunkId} is chained but the worker has no chunks queue")
-        self._queue.send([following])
 
     def _finish_if_complete(self, job: Job) -> None:
         """The chunk that completes the set finishes the job (also after failed chunks were re-driven);

@@ -50,27 +50,6 @@ class JobStateChangeEvent(EventBridgeModel):
     detail: JobStateChange
 
 
-class PlannedFile(BaseModel):
-    """A .out file as the planner saw it (its ETag pins the bytes every chunk reads)."""
-
-    key: str
-    etag: str
-    size: int
-
-
-class ChunkChain(BaseModel):
-    """The export plan, carried by the chunk messages of a route that limits its workers.
-
-    The planner sends the first ``stride`` chunks only; the worker that finishes chunk ``index``
-    sends chunk ``index + stride``, so at most ``stride`` chunks of the job are ever in flight.
-    """
-
-    index: int
-    stride: int
-    chunkBytes: int
-    files: list[PlannedFile]
-
-
 class ChunkMessage(BaseModel):
     """One byte range of one .out file to export: the body of a message on the chunks queue."""
 
@@ -84,4 +63,6 @@ class ChunkMessage(BaseModel):
     start: int
     end: int
     generatedAt: str
-    chain: ChunkChain | None = None  # set when the route limits its workers (maxExportWorkers)
+    # The chunks queue is FIFO: SQS hands out one message of a group at a time. A route with
+    # maxExportWorkers N spreads its chunks over N groups; other chunks each have their own.
+    group: str | None = None

@@ -142,7 +142,7 @@ class Route(_Strict):
     filterArn: Annotated[str, Field(pattern=FILTER_ARN_PATTERN)] | None = None
     itemExplorationConfig: ItemExplorationConfig | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
-    # most export chunks of one job in flight at once (at most the stack's ExportWorkerConcurrency)
+    # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
     maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
     destination: Annotated[DynamoDBDestination | SesDestination, Field(discriminator="type")]
 
