@@ -1,14 +1,15 @@
 """Chunks queue -> one byte range of a job's output -> per-user records (partial batch failures)."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchrecs.compose import chunk_exporter
 from batchrecs.formats.events import ChunkMessage
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# The chunks queue is FIFO; chunks are independent, so a failed one only holds back its own group
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
 def export_chunk(record: SQSRecord) -> None:

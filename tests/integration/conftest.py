@@ -227,11 +227,12 @@ def sqs_event(messages: list[dict[str, Any]], receive_count: int = 1) -> dict[st
                     "SentTimestamp": "0",
                     "SenderId": "x",
                     "ApproximateFirstReceiveTimestamp": "0",
+                    **{k: v for k, v in m.get("Attributes", {}).items() if k == "MessageGroupId"},
                 },
                 "messageAttributes": {},
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:chunks",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:chunks.fifo",
                 "awsRegion": "us-east-1",
             }
             for m in messages

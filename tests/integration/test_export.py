@@ -550,3 +550,23 @@ def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
     assert (job["status"], job["export"]["recordsWritten"], job["export"]["throttles"]) == ("EXPORTED", 40, 3)
     [completed] = cloud.published()
     assert completed["detail"]["throttles"] == 3
+
+
+def test_a_failed_chunk_in_a_batch_holds_back_only_its_own_group(cloud: Cloud, personalize, invoke) -> None:
+    # Given two planned jobs, the first one's output replaced after planning (its chunks fail)
+    _, stubber = personalize
+    jobs = [_active_job(cloud, stubber, invoke, f"input/home/users-{n}.jsonl") for n in (1, 2)]
+    for name, event in jobs:
+        cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
+        invoke("export", event)
+    cloud.put(f"output/home/{jobs[0][0]}/users.jsonl.out", b"replaced\n")
+    messages = cloud.sqs.receive_message(
+        QueueUrl=cloud.chunks_url, MaxNumberOfMessages=10, AttributeNames=["MessageGroupId"]
+    )["Messages"]
+    [failing] = [m for m in messages if orjson.loads(m["Body"])["jobName"] == jobs[0][0]][:1]
+    [passing] = [m for m in messages if orjson.loads(m["Body"])["jobName"] == jobs[1][0]][:1]
+    # When a worker gets a batch with a chunk of each, the failing one first
+    response = invoke("export_worker", sqs_event([failing, passing]))
+    # Then only the failing chunk is reported (its group waits), and the other one was exported
+    assert response["batchItemFailures"] == [{"itemIdentifier": failing["MessageId"]}]
+    assert len(_plain_job(cloud, jobs[1][0])["chunksDone"]) == 1
