@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         "redrive-chunks", help="move dead-lettered export chunks back to the chunks queue (AWS or local)"
     )
     redrive.add_argument("--dlq-url", required=True, help="the stack's ChunksDeadLetterQueueUrl output")
-    redrive.add_argument("--queue-url", required=True, help="the chunks queue")
+    redrive.add_argument("--queue-url", required=True, help="the stack's ChunksQueueUrl output")
     redrive.set_defaults(run=_redrive)
 
     validate = commands.add_parser("validate", help="validate a file offline, as the submit function would")

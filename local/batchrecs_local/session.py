@@ -96,6 +96,8 @@ class LocalCloud:
             "jobs_table": self.outputs["JobsTableName"],
             "event_bus": self.outputs["EventBusName"],
             "alert_topic": self.outputs["AlertTopicArn"],
+            "chunks_queue": self.outputs["ChunksQueueUrl"],  # for batchrecs redrive-chunks
+            "chunks_dead_letter_queue": self.outputs["ChunksDeadLetterQueueUrl"],
             "alert_messages_queue": self.stack.topic_queues.get(self.outputs["AlertTopicArn"])
             if self.stack
             else None,
