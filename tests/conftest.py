@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aws_xray_sdk.core  # noqa: F401  # opens an (unused) UDP socket at import: do it before sockets are blocked
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -37,6 +38,15 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "batchrecs-tests")
     for name, value in ROUTES_ENV.items():
         monkeypatch.setenv(name, value)
+
+
+def shipped_routes_with(folder: Path, route: str, **fields: object) -> Path:
+    """A copy of the shipped routes file in ``folder`` with ``fields`` set on ``route``."""
+    routes = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())
+    routes["routes"][route].update(fields)
+    path = folder / "routes.yaml"
+    path.write_text(yaml.safe_dump(routes))
+    return path
 
 
 def chunked(data: bytes, size: int) -> Iterator[bytes]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, shipped_routes_with
 from tests.e2e.conftest import SAMPLES, batchrecs, read_jsonl
 
 
@@ -88,10 +87,7 @@ def test_related_route_reports_the_skipped_row_and_the_unknown_item(tmp_path: Pa
 def test_export_fans_out_over_several_chunks_and_workers(tmp_path: Path, max_workers: int | None) -> None:
     # Given chunks of 1 KiB, so the 42-user output (about 15 KiB) is split over many worker invocations,
     # and the route either unlimited or limited to 3 chunks at once (3 groups of the FIFO chunks queue)
-    routes = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())
-    routes["routes"]["home"]["maxExportWorkers"] = max_workers
-    routes_file = tmp_path / "routes.yaml"
-    routes_file.write_text(yaml.safe_dump(routes))
+    routes_file = shipped_routes_with(tmp_path, "home", maxExportWorkers=max_workers)
     result = batchrecs(
         "local",
         "run",

@@ -13,7 +13,7 @@ import pytest
 from batchrecs.errors import ExportError
 from batchrecs.jobs.naming import job_name
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, shipped_routes_with
 from tests.integration.conftest import Cloud, object_created, sample_event, sqs_event
 
 SEED_OUT = (FIXTURES / "seed002_user_personalization.out.jsonl").read_bytes()
@@ -393,15 +393,7 @@ MANY_USERS = b"".join(
 @pytest.fixture
 def home_limited_to_two_workers(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """The shipped routes file, with ``maxExportWorkers: 2`` on the home route."""
-    import yaml
-
-    from tests.conftest import ROOT
-
-    routes = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())
-    routes["routes"]["home"]["maxExportWorkers"] = 2
-    path = tmp_path / "routes.yaml"
-    path.write_text(yaml.safe_dump(routes))
-    monkeypatch.setenv("ROUTES_FILE", str(path))
+    monkeypatch.setenv("ROUTES_FILE", str(shipped_routes_with(tmp_path, "home", maxExportWorkers=2)))
 
 
 def _queued(cloud: Cloud) -> int:
@@ -563,8 +555,8 @@ def test_a_failed_chunk_in_a_batch_holds_back_only_its_own_group(cloud: Cloud, p
     messages = cloud.sqs.receive_message(
         QueueUrl=cloud.chunks_url, MaxNumberOfMessages=10, AttributeNames=["MessageGroupId"]
     )["Messages"]
-    [failing] = [m for m in messages if orjson.loads(m["Body"])["jobName"] == jobs[0][0]][:1]
-    [passing] = [m for m in messages if orjson.loads(m["Body"])["jobName"] == jobs[1][0]][:1]
+    failing = next(m for m in messages if orjson.loads(m["Body"])["jobName"] == jobs[0][0])
+    passing = next(m for m in messages if orjson.loads(m["Body"])["jobName"] == jobs[1][0])
     # When a worker gets a batch with a chunk of each, the failing one first
     response = invoke("export_worker", sqs_event([failing, passing]))
     # Then only the failing chunk is reported (its group waits), and the other one was exported
