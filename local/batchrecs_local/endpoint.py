@@ -4,17 +4,23 @@ jobs and contact-list limits (chosen by the request's path)."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from batchrecs_local.iam import Authorizer, Denial
+from batchrecs_local.iam.requests import HttpRequest
 from batchrecs_local.personalize.emulator import TARGET_PREFIX, PersonalizeEmulator, Timings
 from batchrecs_local.personalize.recommender import Dataset, Recommender
 from batchrecs_local.ses import SesEmulator
@@ -26,14 +32,29 @@ CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  
 
 
 class LocalEndpoint:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timings: Timings | None = None,
+        authorizer: Authorizer | None = None,
+    ) -> None:
         self._host = host
         self._port = port or _free_port(host)
         self._moto = DomainDispatcherApplication(create_backend_app)
+        # every signed call is checked against the caller's role from template.yaml (see iam/)
+        self.iam = authorizer or Authorizer(ACCOUNT)
         self.emulator = PersonalizeEmulator(
-            Recommender(Dataset.generate()), lambda: self.client("s3"), REGION, ACCOUNT, timings or Timings()
+            Recommender(Dataset.generate()),
+            lambda: self.client("s3"),
+            REGION,
+            ACCOUNT,
+            timings or Timings(),
+            authorizer=self.iam,
         )
-        self.ses = SesEmulator(self.client, delay=min(0.5, (timings or Timings()).running))
+        self.ses = SesEmulator(
+            self.client, delay=min(0.5, (timings or Timings()).running), authorizer=self.iam
+        )
         self._server: BaseWSGIServer | None = None
         self._dynamodb_writes = threading.Lock()
 
@@ -53,7 +74,14 @@ class LocalEndpoint:
             self._server.shutdown()
             self._server.server_close()
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, access_key: str | None = None) -> Any:
+        """A client of this endpoint: the harness's (unchecked), or signing as ``access_key``'s role."""
+        if access_key is not None:
+            return boto3.Session(
+                region_name=REGION,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+            ).client(service, endpoint_url=self.url)
         return self._session.client(service, endpoint_url=self.url)
 
     @cached_property
@@ -61,6 +89,9 @@ class LocalEndpoint:
         return boto3.Session(region_name=REGION, **CREDENTIALS)
 
     def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        denial = self._authorize(environ)
+        if denial is not None:
+            return _access_denied(environ, denial, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
             return self.emulator(environ, start_response)
         if self.ses.handles(environ):
@@ -71,6 +102,86 @@ class LocalEndpoint:
             with self._dynamodb_writes:
                 return list(self._moto(environ, start_response))
         return self._moto(environ, start_response)
+
+    def _authorize(self, environ: dict[str, Any]) -> Denial | None:
+        signed = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "") or environ.get("QUERY_STRING", ""))
+        if signed is None:
+            return None  # unsigned: moto's own API (reset), never a function's call
+        access_key, region, service = signed.group("key"), signed.group("region"), signed.group("service")
+        if not self.iam.check_needed(access_key):
+            return None
+        body = b""
+        if service != "s3":  # API bodies are small JSON or form data; S3 bodies are left unread
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        http = HttpRequest(
+            service=service,
+            method=environ["REQUEST_METHOD"],
+            path=path,
+            query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            headers={
+                key[5:].replace("_", "-").lower(): value
+                for key, value in environ.items()
+                if key.startswith("HTTP_")
+            },
+            body=body,
+            region=region,
+            account=ACCOUNT,
+        )
+        return self.iam.check(access_key, http)
+
+
+_CREDENTIAL = re.compile(
+    r"Credential=(?P<key>[^/&]+)(?:/|%2F)\d{8}(?:/|%2F)(?P<region>[^/&%]+)(?:/|%2F)(?P<service>[^/&%]+)"
+)
+
+
+def _access_denied(
+    environ: dict[str, Any], denial: Denial, start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    """AccessDenied as each protocol spells it, so botocore raises the ClientError AWS would cause."""
+    message = denial.message()
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("AmazonSQS."):
+        body = json.dumps({"__type": "com.amazonaws.sqs#AccessDenied", "message": message}).encode()
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-query-error", "AccessDenied;Sender"),
+        ]
+        status = "403 Forbidden"
+    elif target:
+        body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+        status = "400 Bad Request"
+    elif environ.get("PATH_INFO", "").startswith("/v2/email/"):
+        body = json.dumps({"message": message}).encode()
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
+        status = "403 Forbidden"
+    elif "Action=" in environ.get("QUERY_STRING", "") or environ.get("CONTENT_TYPE", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code>"
+            f"<Message>{_xml(message)}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+        status = "403 Forbidden"
+    else:  # S3
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+            f"<Message>{_xml(message)}</Message><RequestId>local</RequestId></Error>"
+        ).encode()
+        headers = [("Content-Type", "application/xml")]
+        status = "403 Forbidden"
+    environ["wsgi.input"].read()  # drain an unread body so the connection stays usable
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _free_port(host: str) -> int:

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from batchrecs_local.endpoint import ACCOUNT, CREDENTIALS, REGION, LocalEndpoint
+from batchrecs_local.iam import identity
 from batchrecs_local.stack import FunctionSpec, QueueSource, Stack
 
 # Short polls with a pause: moto's long polling (WaitTimeSeconds) spins a CPU while it waits.
@@ -92,7 +93,8 @@ class LocalRuntime:
             spec.name, invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{spec.name}"
         )
         try:
-            result = self._handlers[function].handler(event, context)
+            with identity.acting_as(identity.function_key(function)):  # its calls are signed as its role
+                result = self._handlers[function].handler(event, context)
         except Exception as exc:
             self._record(Invocation(function, False, f"{type(exc).__name__}: {exc}"))
             raise
@@ -134,8 +136,10 @@ class LocalRuntime:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _poll_batches(self, source: QueueSource) -> None:
-        """An SQS event source mapping: batches in, failed records (or the whole batch) left to retry."""
-        sqs = self._endpoint.client("sqs")
+        """An SQS event source mapping: batches in, failed records (or the whole batch) left to retry.
+
+        Lambda polls with the function's own role, so its policy must let it receive and delete."""
+        sqs = self._endpoint.client("sqs", access_key=identity.function_key(source.function))
         while not self._stopping.is_set():
             try:
                 messages = sqs.receive_message(
@@ -218,6 +222,7 @@ def _apply_environment(stack: Stack, endpoint: LocalEndpoint, overrides: dict[st
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.update(merged)
+    identity.install(merged["AWS_ACCESS_KEY_ID"], merged["AWS_SECRET_ACCESS_KEY"])
 
 
 def _load(spec: FunctionSpec) -> ModuleType:

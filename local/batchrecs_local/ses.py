@@ -26,7 +26,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from batchrecs_local.iam import Authorizer
+from batchrecs_local.iam.policy import Request
+
 MAX_TOPICS = 20
+REGION = "us-east-1"  # the local endpoint's region
 IMPORT_JOBS = "/v2/email/import-jobs"
 CONTACT_LISTS = "/v2/email/contact-lists"
 _STATUSES = {"OPT_IN", "OPT_OUT"}
@@ -70,9 +74,12 @@ class ImportJob:
 
 
 class SesEmulator:
-    def __init__(self, client: Callable[[str], Any], delay: float = 0.5) -> None:
+    def __init__(
+        self, client: Callable[[str], Any], delay: float = 0.5, authorizer: Authorizer | None = None
+    ) -> None:
         self._client = client  # boto3 clients of this endpoint (S3 to read files, SES v2 for contacts)
         self._delay = delay
+        self._iam = authorizer  # ses.amazonaws.com reads the file only if the bucket policy lets it
         self._jobs: dict[str, ImportJob] = {}
         self._lock = threading.Lock()
 
@@ -178,6 +185,7 @@ class SesEmulator:
             if job.source["DataFormat"] != "JSON":
                 raise ValueError("only the JSON (NDJSON) data format is emulated")
             bucket, _, key = job.source["S3Url"].removeprefix("s3://").partition("/")
+            self._check_access(job, bucket, key)
             data = self._client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, ValueError) as exc:
             job.failure, job.status, job.completed = (
@@ -207,6 +215,21 @@ class SesEmulator:
             except (ValueError, ClientError):
                 job.failed += 1
         job.status, job.completed = "COMPLETED", time.time()
+
+    def _check_access(self, job: ImportJob, bucket: str, key: str) -> None:
+        """SES reads the import file as ses.amazonaws.com: only what the bucket policy grants it."""
+        if self._iam is None:
+            return
+        account = self._iam.account
+        source = {
+            "aws:SourceAccount": account,
+            "aws:SourceArn": f"arn:aws:ses:{REGION}:{account}:import-job/{job.job_id}",
+        }
+        denial = self._iam.check_service(
+            "ses.amazonaws.com", None, [Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")], source
+        )
+        if denial is not None:
+            raise ValueError(f"Access denied: {denial.message()}")
 
     @staticmethod
     def _apply(ses: Any, list_name: str, topics: set[str], record: Any, delete: bool) -> None:

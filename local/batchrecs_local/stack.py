@@ -20,6 +20,9 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
+from batchrecs_local.iam import Authorizer, Role
+from batchrecs_local.iam.identity import function_key
+from batchrecs_local.iam.policy import Request
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -27,6 +30,44 @@ LAYER_MOUNT = "/opt/python/"
 LOCAL_CODE_BUCKET = "local-code"
 LOCAL_VISIBILITY_CAP = 5  # seconds: a failed message comes back quickly instead of after hours
 LOCAL_CONCURRENCY_CAP = 4
+# The AWS managed policies SAM attaches to function roles, as AWS publishes them (IAM console, "AWS managed
+# policies"); the local IAM check needs their statements, and a managed policy not listed here is an error.
+MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        }
+    ],
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "xray:GetSamplingRules",
+                "xray:GetSamplingTargets",
+                "xray:GetSamplingStatisticSummaries",
+            ],
+            "Resource": "*",
+        }
+    ],
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
 
 
 @dataclass
@@ -77,6 +118,9 @@ class Stack:
     schedules: list[Schedule] = field(default_factory=list)
     topic_queues: dict[str, str] = field(default_factory=dict)  # SNS topic ARN -> stand-in queue URL
     queue_sources: list[QueueSource] = field(default_factory=list)
+    # notifications AWS would not deliver (a rule's or an alarm's target its policies do not let in)
+    undeliverable: list[str] = field(default_factory=list)
+    topic_keys: dict[str, str] = field(default_factory=dict)  # encrypted SNS topic ARN -> its KMS key ARN
 
 
 class _Name:
@@ -132,12 +176,16 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::Lambda::Function":
             stack.functions[logical_id] = _function(resolver, logical_id, resource["Properties"], retries)
+    _register_permissions(endpoint.iam, resolver, resources, stack)
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::Events::Rule":
             _create_rule(endpoint, resolver, stack, logical_id, resource["Properties"])
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             _queue_source(resolver, stack, resource["Properties"])
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            _check_alarm_actions(endpoint.iam, resolver, stack, logical_id, resource["Properties"])
     stack.physical = dict(resolver.physical)
     template = yaml_parse(TEMPLATE.read_text())
     stack.outputs = {
@@ -195,6 +243,12 @@ class _Resolver:
             if key == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(self.resolve(part)) for part in parts)
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(index)]
             if key == "Fn::Equals":
                 left, right = arg
                 return str(self.resolve(left)) == str(self.resolve(right))
@@ -221,6 +275,8 @@ class _Resolver:
             return self.queue_urls.get(name, physical)
         if kind == "AWS::SNS::Topic":
             return f"arn:aws:sns:{REGION}:{ACCOUNT}:{physical}"
+        if kind == "AWS::KMS::Key":  # a key's Ref is its id
+            return f"local-key-{physical}"
         return physical
 
     def get_att(self, logical: str, attribute: str) -> str:
@@ -235,6 +291,7 @@ class _Resolver:
             "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}",
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{physical}",
             "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{physical}",
+            "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-key-{physical}",
         }
         if attribute in ("Arn", "TopicArn"):
             return service[kind]
@@ -361,6 +418,90 @@ def _function(
     return FunctionSpec(logical_id, name, ROOT / code, props["Handler"], environment, retries.get(name, 2))
 
 
+def _register_permissions(
+    iam: Authorizer, resolver: _Resolver, resources: dict[str, Any], stack: Stack
+) -> None:
+    """Roles (with the access key of each function using one) and resource policies, resolved."""
+    iam.clear()
+    role_users: dict[str, list[str]] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            role = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+            role_users.setdefault(role, []).append(logical_id)
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::IAM::Role":
+            policies = [resolver.resolve(policy["PolicyDocument"]) for policy in props.get("Policies", [])]
+            for arn in props.get("ManagedPolicyArns", []):
+                if arn not in MANAGED_POLICIES:
+                    raise ValueError(
+                        f"{logical_id}: managed policy {arn} is not known to the local IAM check"
+                    )
+                policies.append({"Version": "2012-10-17", "Statement": MANAGED_POLICIES[arn]})
+            trust = resolver.resolve(props.get("AssumeRolePolicyDocument"))
+            users: list[str | None] = [*role_users.get(logical_id, [])] or [None]
+            for user in users:
+                role = Role(
+                    name=resolver._name(logical_id),
+                    arn=resolver.get_att(logical_id, "Arn"),
+                    policies=policies,
+                    trust=trust,
+                    session=stack.functions[user].name if user else "",
+                )
+                iam.add_role(role, function_key(user) if user else None)
+        elif kind == "AWS::S3::BucketPolicy":
+            bucket = resolver.ref(props["Bucket"]["Ref"])
+            iam.set_resource_policy(f"arn:aws:s3:::{bucket}", resolver.resolve(props["PolicyDocument"]))
+        elif kind == "AWS::SQS::QueuePolicy":
+            for queue in props["Queues"]:
+                name = str(resolver.resolve(queue)).rstrip("/").rsplit("/", 1)[-1]
+                iam.set_resource_policy(
+                    f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}", resolver.resolve(props["PolicyDocument"])
+                )
+        elif kind == "AWS::SNS::TopicPolicy":
+            for topic in props["Topics"]:
+                iam.set_resource_policy(
+                    str(resolver.resolve(topic)), resolver.resolve(props["PolicyDocument"])
+                )
+        elif kind == "AWS::KMS::Key":
+            iam.set_resource_policy(resolver.get_att(logical_id, "Arn"), resolver.resolve(props["KeyPolicy"]))
+        elif kind == "AWS::SNS::Topic" and "KmsMasterKeyId" in props:
+            key = str(resolver.resolve(props["KmsMasterKeyId"]))
+            key_arn = (
+                key
+                if key.startswith("arn:")
+                else f"arn:aws:kms:{REGION}:{ACCOUNT}:{'' if key.startswith('alias/') else 'key/'}{key}"
+            )
+            stack.topic_keys[resolver.ref(logical_id)] = key_arn
+
+
+def _publish_denial(iam: Authorizer, stack: Stack, service: str, topic: str, source_arn: str) -> str | None:
+    """Why ``service`` (for ``source_arn``) could not publish to ``topic``, or None if it can.
+
+    The topic's policy must let the service publish, and for an encrypted topic the key's policy must let
+    it use the key ("Configure server-side encryption for Amazon SNS topics": an AWS managed key never does).
+    """
+    needs = [Request("sns:Publish", topic)]
+    key = stack.topic_keys.get(topic)
+    if key is not None:
+        needs += [Request("kms:GenerateDataKey", key), Request("kms:Decrypt", key)]
+    source = {"aws:SourceArn": source_arn, "aws:SourceAccount": ACCOUNT}
+    denial = iam.check_service(service, None, needs, source)
+    return None if denial is None else denial.message()
+
+
+def _check_alarm_actions(
+    iam: Authorizer, resolver: _Resolver, stack: Stack, logical_id: str, props: dict[str, Any]
+) -> None:
+    alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{resolver._name(logical_id)}"
+    for action in props.get("AlarmActions", []):
+        topic = str(resolver.resolve(action))
+        reason = _publish_denial(iam, stack, "cloudwatch.amazonaws.com", topic, alarm)
+        if reason is not None:
+            stack.undeliverable.append(f"alarm {logical_id} cannot notify {topic}: {reason}")
+
+
 def _create_rule(
     endpoint: LocalEndpoint, resolver: _Resolver, stack: Stack, logical_id: str, props: dict[str, Any]
 ) -> None:
@@ -373,6 +514,19 @@ def _create_rule(
     for target in props.get("Targets", []):
         arn = str(resolver.resolve(target["Arn"]))
         function = functions.get(arn.rsplit(":", 1)[-1]) if ":function:" in arn else None
+        reason = None
+        if function is None and arn.startswith("arn:aws:sns:"):
+            rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/" + (
+                f"{bus}/{rule}" if bus != "default" else rule
+            )
+            reason = _publish_denial(endpoint.iam, stack, "events.amazonaws.com", arn, rule_arn)
+        if reason is not None:
+            # AWS retries, then puts the event in the target's dead-letter queue: so does the local cloud
+            stack.undeliverable.append(f"rule {logical_id} cannot deliver to {arn}: {reason}")
+            dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+            if dead_letter:
+                targets.append({"Id": target["Id"], "Arn": str(resolver.resolve(dead_letter))})
+            continue
         if function is None and arn.startswith("arn:aws:sns:"):
             # moto's EventBridge cannot deliver to SNS: the topic's messages land in a stand-in queue
             url = sqs.create_queue(QueueName=f"{arn.rsplit(':', 1)[-1]}-messages")["QueueUrl"]

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from batchrecs_local.iam import Authorizer
+from batchrecs_local.iam.policy import Request
 from batchrecs_local.personalize.recommender import Recommender
 
 TARGET_PREFIX = "AmazonPersonalize."
@@ -129,7 +131,9 @@ class PersonalizeEmulator:
         account: str,
         timings: Timings = Timings(),
         max_running: int = 5,
+        authorizer: Authorizer | None = None,
     ) -> None:
+        self._iam = authorizer  # the job reads and writes S3 only as its role and the bucket policy allow
         self._recommender = recommender
         self._s3_client = s3_client
         self._region = region
@@ -292,7 +296,31 @@ class PersonalizeEmulator:
             job.failure_reason = reason
             job.updated = time.time()
 
+    def _check_access(self, job: EmulatedJob) -> None:
+        """Personalize reads the input and writes the output as personalize.amazonaws.com, assuming the
+        job's role: the role's trust and permissions policies and the bucket policy must all allow it
+        ("Giving Amazon Personalize access to Amazon S3 resources"; seed 004's bucket policy step)."""
+        if self._iam is None:
+            return
+        in_bucket, in_key = _split(job.input_path)
+        out_bucket, out_key = _split(job.output_path)
+        name = PurePosixPath(in_key).name
+        needs = [
+            Request("s3:GetObject", f"arn:aws:s3:::{in_bucket}/{in_key}"),
+            Request("s3:PutObject", f"arn:aws:s3:::{out_bucket}/{out_key}{name}.out"),
+        ]
+        source = {"aws:SourceAccount": self._account, "aws:SourceArn": job.arn}
+        denial = self._iam.check_service("personalize.amazonaws.com", job.role_arn, needs, source)
+        if denial is not None:
+            raise ApiError(
+                "CREATE FAILED",
+                "Insufficient privileges for accessing data in S3. Please look at "
+                "https://docs.aws.amazon.com/personalize/latest/dg/granting-personalize-s3-access.html "
+                f"and fix the bucket policy on {in_bucket}. ({denial.message()})",
+            )
+
     def _compute(self, job: EmulatedJob) -> list[bytes]:
+        self._check_access(job)
         bucket, key = _split(job.input_path)
         try:
             body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()

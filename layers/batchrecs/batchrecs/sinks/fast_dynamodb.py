@@ -16,6 +16,7 @@ again when it stops; items are retried until written or the attempts run out (th
 
 from __future__ import annotations
 
+import contextvars
 import http.client
 import queue
 import random
@@ -230,7 +231,11 @@ class ShardedRecordSink:
         self.written = 0
         self.superseded = 0
         self.retries = 0
-        self._threads = [threading.Thread(target=self._run, args=(q,), daemon=True) for q in self._queues]
+        # each thread runs in a copy of its creator's context (context variables set for this invocation)
+        self._threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(self._run, q), daemon=True)
+            for q in self._queues
+        ]
         for thread in self._threads:
             thread.start()
 
