@@ -48,7 +48,7 @@ lint: venv $(CHECKOV)  ## ruff, mypy, cfn-lint (+ serverless rules) and checkov 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules --include-checks I  # informational checks too
 	$(CHECKOV) --config-file .checkov.yaml -f template.yaml
 
 $(CHECKOV):

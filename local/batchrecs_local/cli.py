@@ -339,6 +339,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             ),
             None,
         )
+        iam, undeliverable = cloud.endpoint.iam, list(cloud.stack.undeliverable if cloud.stack else [])
     rows = [job_summary(jobs[key]) for key in keys]
     _print_table(rows, [key.rsplit("/", 1)[-1] for key in keys], out)
     print("\nExample records, as an application reads them from the recommendations table:", file=out)
@@ -371,8 +372,18 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
                 f"  line {problem['line']}: expected {problem['expected']}, found {problem['found']}",
                 file=out,
             )
+    functions = [caller for caller in iam.calls if "." not in caller]  # services are named *.amazonaws.com
+    print(
+        f"\nPermissions: {iam.checked} calls by {len(functions)} functions and "
+        f"{len(iam.calls) - len(functions)} services checked against template.yaml's policies, "
+        f"{len(iam.denials)} denied; {len(undeliverable)} alert rules or alarms that could not notify",
+        file=out,
+    )
+    for problem in [denial.message() for denial in iam.denials[:5]] + undeliverable:
+        print(f"  {problem}", file=out)
     expected = {"EXPORTED", "REJECTED"}
     ok = all(row["status"] in expected for row in rows) and rows[-1]["status"] == "REJECTED"
+    ok = ok and not iam.denials and not undeliverable
     verdict = "demo finished" if ok else "demo FAILED"
     print(f"\n{verdict} in {time.monotonic() - started:.1f}s", file=out, flush=True)
     return 0 if ok else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from typing import Any
 import orjson
 from boto3.dynamodb.types import TypeDeserializer
 
-from batchrecs_local.endpoint import REGION, LocalEndpoint
+from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
+from batchrecs_local.iam import Authorizer
 from batchrecs_local.personalize.emulator import Timings
 from batchrecs_local.runtime import LocalRuntime, wait_until
 from batchrecs_local.stack import ROOT, Stack, deploy
@@ -41,12 +43,15 @@ class Options:
     tick_seconds: float = 0.5
     log_level: str = "WARNING"
     chunk_bytes: int = 1 << 20  # the template's ExportChunkBytes, small locally to show the fan-out
+    enforce_iam: bool = True  # False: calls the template does not allow are recorded, not refused
 
 
 class LocalCloud:
     def __init__(self, options: Options = Options()) -> None:
         self.options = options
-        self.endpoint = LocalEndpoint(options.host, options.port, options.timings)
+        self.endpoint = LocalEndpoint(
+            options.host, options.port, options.timings, Authorizer(ACCOUNT, enforce=options.enforce_iam)
+        )
         self.stack: Stack | None = None
         self.runtime: LocalRuntime | None = None
 
@@ -57,6 +62,8 @@ class LocalCloud:
             parameters = {param: solutions[recipe] for param, recipe in TEMPLATE_SOLUTIONS.items()}
             parameters["ExportChunkBytes"] = str(self.options.chunk_bytes)
             self.stack = deploy(self.endpoint, parameters)
+            for problem in self.stack.undeliverable:  # AWS would drop these notifications: say so
+                print(f"local cloud: {problem}", file=sys.stderr)
             seed_people(self.endpoint, self.stack.outputs)
             overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level}
             if self.options.routes_file is not None:
@@ -102,6 +109,7 @@ class LocalCloud:
             if self.stack
             else None,
             "solution_versions": dict(self.endpoint.emulator.solution_versions),
+            "undeliverable_notifications": list(self.stack.undeliverable) if self.stack else [],
         }
 
     # ------------------------------------------------------------------ acting

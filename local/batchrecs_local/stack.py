@@ -133,26 +133,8 @@ class _Name:
 
 def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str = "batchrecs-local") -> Stack:
     """Translate template.yaml and create its resources on ``endpoint``."""
-    declared = yaml_parse(TEMPLATE.read_text()).get("Parameters", {})
-    missing = [name for name, spec in declared.items() if name not in parameters and "Default" not in spec]
-    if missing:
-        raise ValueError(f"template parameters without a value: {', '.join(missing)}")
-    parameters = {
-        **{name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec},
-        **parameters,
-    }
-    translated = _translate(parameters)
     stack = Stack(stack_name)
-    resolver = _Resolver(translated["Resources"], parameters, _Name(stack_name), stack_name)
-    resolver.conditions = {
-        name: bool(resolver.resolve(condition))
-        for name, condition in translated.get("Conditions", {}).items()
-    }
-    resources = {
-        logical_id: resource
-        for logical_id, resource in translated["Resources"].items()
-        if resolver.conditions.get(resource.get("Condition", ""), True)
-    }
+    resolver, resources = _prepare(parameters, stack_name)
     creators = {
         "AWS::S3::Bucket": _create_bucket,
         "AWS::DynamoDB::Table": _create_table,
@@ -194,6 +176,54 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
     return stack
 
 
+def grant_template_permissions(
+    iam: Authorizer,
+    parameters: dict[str, str],
+    physical: dict[str, str],
+    queue_urls: dict[str, str],
+    stack_name: str = "batchrecs",
+) -> Stack:
+    """The template's roles and resource policies on ``iam``, for resources created under other names.
+
+    For tests that build the stack's resources themselves: ``physical`` maps logical ids to their names
+    there (``queue_urls`` for queues). Returns the stack's functions and encrypted topics (nothing is
+    created); each function signs as ``identity.function_key(logical_id)``.
+    """
+    stack = Stack(stack_name)
+    resolver, resources = _prepare(parameters, stack_name)
+    resolver.physical.update(physical)
+    resolver.queue_urls.update(queue_urls)
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            stack.functions[logical_id] = _function(resolver, logical_id, resource["Properties"], {})
+    _register_permissions(iam, resolver, resources, stack)
+    return stack
+
+
+def _prepare(parameters: dict[str, str], stack_name: str) -> tuple[_Resolver, dict[str, Any]]:
+    """The translated template's resolver and the resources its conditions keep."""
+    declared = yaml_parse(TEMPLATE.read_text()).get("Parameters", {})
+    missing = [name for name, spec in declared.items() if name not in parameters and "Default" not in spec]
+    if missing:
+        raise ValueError(f"template parameters without a value: {', '.join(missing)}")
+    parameters = {
+        **{name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec},
+        **parameters,
+    }
+    translated = _translate(parameters)
+    resolver = _Resolver(translated["Resources"], parameters, _Name(stack_name), stack_name)
+    resolver.conditions = {
+        name: bool(resolver.resolve(condition))
+        for name, condition in translated.get("Conditions", {}).items()
+    }
+    resources = {
+        logical_id: resource
+        for logical_id, resource in translated["Resources"].items()
+        if resolver.conditions.get(resource.get("Condition", ""), True)
+    }
+    return resolver, resources
+
+
 def _translate(parameters: dict[str, str]) -> dict[str, Any]:
     template = yaml_parse(TEMPLATE.read_text())
     for resource in template["Resources"].values():
@@ -208,6 +238,13 @@ def _translate(parameters: dict[str, str]) -> dict[str, Any]:
             return {}
 
     return dict(transform(template, dict(parameters), NoManagedPolicies()))
+
+
+_NAME_PROPERTIES = {
+    "AWS::Events::EventBus": ("Name",),
+    "AWS::SQS::Queue": ("QueueName",),
+    "AWS::SES::ContactList": ("ContactListName",),
+}
 
 
 class _Resolver:
@@ -270,7 +307,7 @@ class _Resolver:
             return self._parameters[name]
         resource = self._resources[name]
         kind = resource["Type"]
-        physical = self.physical.get(name) or self._name(name)
+        physical = self.physical.get(name) or self.name_of(name)
         if kind == "AWS::SQS::Queue":
             return self.queue_urls.get(name, physical)
         if kind == "AWS::SNS::Topic":
@@ -279,9 +316,17 @@ class _Resolver:
             return f"local-key-{physical}"
         return physical
 
+    def name_of(self, logical: str) -> str:
+        """A resource's physical name: the one its properties declare, or one made from its logical id."""
+        properties = self._resources[logical].get("Properties", {})
+        for declared in _NAME_PROPERTIES.get(self._resources[logical]["Type"], ()):
+            if declared in properties:
+                return str(self.resolve(properties[declared]))
+        return self._name(logical)
+
     def get_att(self, logical: str, attribute: str) -> str:
         kind = self._resources[logical]["Type"]
-        physical = self.physical.get(logical) or self._name(logical)
+        physical = self.physical.get(logical) or self.name_of(logical)
         service = {
             "AWS::S3::Bucket": f"arn:aws:s3:::{physical}",
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}",
@@ -293,6 +338,10 @@ class _Resolver:
             "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{physical}",
             "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-key-{physical}",
         }
+        if kind == "AWS::Events::Rule" and attribute == "Arn":  # a rule of a custom bus: rule/<bus>/<name>
+            bus = self.resolve(self._resources[logical]["Properties"].get("EventBusName", "default"))
+            if bus != "default":
+                return f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{physical}"
         if attribute in ("Arn", "TopicArn"):
             return service[kind]
         if attribute in ("QueueName", "Name"):
@@ -381,10 +430,10 @@ def _create_queue(
     }
     if int(attributes.get("VisibilityTimeout", 30)) > LOCAL_VISIBILITY_CAP:
         attributes["VisibilityTimeout"] = str(LOCAL_VISIBILITY_CAP)
-    name = resolver._name(logical_id)
+    name = resolver.name_of(logical_id)
     if str(props.get("FifoQueue", "")).lower() == "true":  # CloudFormation names FIFO queues *.fifo
         attributes["FifoQueue"] = "true"
-        name += ".fifo"
+        name += "" if name.endswith(".fifo") else ".fifo"
     resolver.queue_urls[logical_id] = endpoint.client("sqs").create_queue(
         QueueName=name, Attributes=attributes
     )["QueueUrl"]
@@ -476,7 +525,7 @@ def _register_permissions(
             stack.topic_keys[resolver.ref(logical_id)] = key_arn
 
 
-def _publish_denial(iam: Authorizer, stack: Stack, service: str, topic: str, source_arn: str) -> str | None:
+def publish_denial(iam: Authorizer, stack: Stack, service: str, topic: str, source_arn: str) -> str | None:
     """Why ``service`` (for ``source_arn``) could not publish to ``topic``, or None if it can.
 
     The topic's policy must let the service publish, and for an encrypted topic the key's policy must let
@@ -497,7 +546,7 @@ def _check_alarm_actions(
     alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{resolver._name(logical_id)}"
     for action in props.get("AlarmActions", []):
         topic = str(resolver.resolve(action))
-        reason = _publish_denial(iam, stack, "cloudwatch.amazonaws.com", topic, alarm)
+        reason = publish_denial(iam, stack, "cloudwatch.amazonaws.com", topic, alarm)
         if reason is not None:
             stack.undeliverable.append(f"alarm {logical_id} cannot notify {topic}: {reason}")
 
@@ -519,7 +568,7 @@ def _create_rule(
             rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/" + (
                 f"{bus}/{rule}" if bus != "default" else rule
             )
-            reason = _publish_denial(endpoint.iam, stack, "events.amazonaws.com", arn, rule_arn)
+            reason = publish_denial(endpoint.iam, stack, "events.amazonaws.com", arn, rule_arn)
         if reason is not None:
             # AWS retries, then puts the event in the target's dead-letter queue: so does the local cloud
             stack.undeliverable.append(f"rule {logical_id} cannot deliver to {arn}: {reason}")

@@ -92,6 +92,14 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
             Body=(SAMPLES / "home" / "users.jsonl").read_bytes(),
         )
         _wait(lambda: len([j for j in jobs() if j["status"]["S"] == "EXPORTED"]) == 2)
+        # When a file's name has a space, "+", "%" and a non-ASCII letter: S3's EventBridge events carry
+        # the key as it is (S3 User Guide, "EventBridge event message structure"; only the S3 event
+        # notifications sent to SNS, SQS or Lambda URL-encode it, "Event message structure")
+        odd = "input/home/my users+1 100%é.jsonl"
+        s3.put_object(Bucket=info["bucket"], Key=odd, Body=(SAMPLES / "home" / "users.jsonl").read_bytes())
+        # Then that exact object is read and becomes a job like any other
+        _wait(lambda: [j for j in jobs() if j["sourceKey"]["S"] == odd and j["status"]["S"] == "EXPORTED"])
+        assert info["undeliverable_notifications"] == []  # every alert rule and alarm can reach its topic
         # And the chunks queues it names are FIFO, and redrive-chunks moves a dead-lettered chunk back
         # (one already counted here: the worker that gets it again finds it done and lets it go)
         sqs = session.client("sqs", endpoint_url=info["endpoint"])

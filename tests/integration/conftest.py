@@ -3,7 +3,10 @@ with Personalize stubbed in botocore.
 
 Server mode, not ``mock_aws``: the export's fast writer signs and sends its own HTTP requests (it does
 not go through botocore's send hooks), so it needs a real endpoint, found through ``AWS_ENDPOINT_URL``
-as on AWS. One server runs for the session and is reset before every test.
+as on AWS. One server (the local cloud's endpoint: moto behind its IAM check) runs for the session and
+is reset before every test. A handler invoked through ``invoke`` signs its calls as its function's role,
+and each call must be allowed by that role's policy in template.yaml (resolved to the names below), as on
+AWS; the tests' own setup and checks are not checked.
 
 The resources mirror template.yaml (same keys, index and TTL attribute). Every event published on the
 bus is also delivered to a tap queue by a catch-all rule, so tests read what consumers would get.
@@ -22,16 +25,35 @@ from typing import Any
 import boto3
 import pytest
 import urllib3
+from batchrecs_local.endpoint import LocalEndpoint
+from batchrecs_local.iam import identity
+from batchrecs_local.stack import grant_template_permissions
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
-from tests.conftest import ROOT, SOLUTION_ARNS
+from tests.conftest import ROOT, ROUTES_ENV, SOLUTION_ARNS
 
 BUCKET = "batchrecs-data"
 JOBS_TABLE = "batchrecs-jobs"
 RECS_TABLE = "batchrecs-recommendations"
 BUS = "batchrecs-bus"
 ROLE_ARN = "arn:aws:iam::123456789012:role/batchrecs-personalize"
+# the template's resources under the names these tests create them with
+PHYSICAL = {
+    "DataBucket": BUCKET,
+    "JobsTable": JOBS_TABLE,
+    "RecommendationsTable": RECS_TABLE,
+    "EventBus": BUS,
+    "ChunksQueue": "chunks.fifo",
+    "PersonalizeServiceRole": ROLE_ARN.rsplit("/", 1)[-1],
+    "UserDirectoryTable": ROUTES_ENV["USER_DIRECTORY_TABLE"],
+    "ContactList": ROUTES_ENV["SES_CONTACT_LIST_NAME"],
+}
+HANDLERS = {  # functions/<name> -> the template's function
+    "submit": "SubmitFunction",
+    "monitor": "MonitorFunction",
+    "export": "ExportFunction",
+    "export_worker": "ExportWorkerFunction",
+}
 
 
 @dataclass
@@ -97,17 +119,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def local_endpoint() -> Iterator[LocalEndpoint]:
+    endpoint = LocalEndpoint().start()
+    parameters = {
+        "UserPersonalizationSolutionVersionArn": SOLUTION_ARNS["USER_PERSONALIZATION_SOLUTION_VERSION_ARN"],
+        "RelatedItemsSolutionVersionArn": SOLUTION_ARNS["RELATED_ITEMS_SOLUTION_VERSION_ARN"],
+        "PersonalizedRankingSolutionVersionArn": SOLUTION_ARNS["PERSONALIZED_RANKING_SOLUTION_VERSION_ARN"],
+        "ItemAffinitySolutionVersionArn": SOLUTION_ARNS["ITEM_AFFINITY_SOLUTION_VERSION_ARN"],
+        "ItemAttributeAffinitySolutionVersionArn": SOLUTION_ARNS[
+            "ITEM_ATTRIBUTE_AFFINITY_SOLUTION_VERSION_ARN"
+        ],
+    }
+    grant_template_permissions(endpoint.iam, parameters, PHYSICAL, {})
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(local_endpoint: LocalEndpoint) -> str:
+    return local_endpoint.url
 
 
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     urllib3.request("POST", f"{moto_endpoint}/moto-api/reset")
+    identity.install("testing", "testing")  # a handler's calls are signed as its function's role
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("JOBS_TABLE_NAME", JOBS_TABLE)
     monkeypatch.setenv("RECOMMENDATIONS_TABLE_NAME", RECS_TABLE)
@@ -209,7 +245,8 @@ def invoke(monkeypatch: pytest.MonkeyPatch, personalize: tuple[Any, Stubber]) ->
         module = load_handler(name)
         attribute, build = builders[name]
         monkeypatch.setattr(module, attribute, build)
-        return module.handler(copy.deepcopy(event), LambdaContext())
+        with identity.acting_as(identity.function_key(HANDLERS[name])):
+            return module.handler(copy.deepcopy(event), LambdaContext())
 
     return call
 

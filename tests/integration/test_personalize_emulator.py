@@ -12,35 +12,99 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from batchrecs_local.endpoint import LocalEndpoint
+from batchrecs_local.endpoint import ACCOUNT, LocalEndpoint
+from batchrecs_local.iam import Role
 from batchrecs_local.personalize.emulator import Timings
 
 from tests.conftest import FIXTURES
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 BUCKET = "emulator-data"
+UNSHARED_BUCKET = "emulator-data-without-bucket-policy"
 ROLE = "arn:aws:iam::123456789012:role/personalize"
+OTHER_ACCOUNTS_ROLE = "arn:aws:iam::123456789012:role/trusts-another-account"
+
+
+def _personalize_may_use(bucket: str) -> dict[str, Any]:
+    """A bucket policy like the template's: Personalize reads in/ and writes out/ for this account's jobs."""
+    source = {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:personalize:us-east-1:{ACCOUNT}:batch-*"},
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "personalize.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/in/*",
+                "Condition": source,
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "personalize.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/out/*",
+                "Condition": source,
+            },
+        ],
+    }
+
+
+def _role(arn: str, source_account: str = ACCOUNT) -> Role:
+    """A Personalize service role that may read in/ and write out/ of any bucket."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "personalize.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": source_account}},
+            }
+        ],
+    }
+    access = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*/in/*"},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::*/out/*"},
+        ],
+    }
+    return Role(arn.rsplit("/", 1)[-1], arn, [access], trust)
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[LocalEndpoint]:
     local = LocalEndpoint(timings=Timings(pending=0.3, running=0.3)).start()
-    local.client("s3").create_bucket(Bucket=BUCKET)
+    for bucket in (BUCKET, UNSHARED_BUCKET):
+        local.client("s3").create_bucket(Bucket=bucket)
+    local.iam.set_resource_policy(f"arn:aws:s3:::{BUCKET}", _personalize_may_use(BUCKET))
+    local.iam.add_role(_role(ROLE))
+    local.iam.add_role(_role(OTHER_ACCOUNTS_ROLE, source_account="999999999999"))
     yield local
     local.stop()
 
 
 def _run(
-    endpoint: LocalEndpoint, recipe: str, name: str, body: bytes, segment: bool = False, **extra: Any
+    endpoint: LocalEndpoint,
+    recipe: str,
+    name: str,
+    body: bytes,
+    segment: bool = False,
+    bucket: str = BUCKET,
+    role: str = ROLE,
+    **extra: Any,
 ) -> dict:
     s3, personalize = endpoint.client("s3"), endpoint.client("personalize")
-    s3.put_object(Bucket=BUCKET, Key=f"in/{name}/input.json", Body=body)
+    s3.put_object(Bucket=bucket, Key=f"in/{name}/input.json", Body=body)
     request = {
         "jobName": name,
         "solutionVersionArn": endpoint.emulator.solution_versions[recipe],
-        "jobInput": {"s3DataSource": {"path": f"s3://{BUCKET}/in/{name}/input.json"}},
-        "jobOutput": {"s3DataDestination": {"path": f"s3://{BUCKET}/out/{name}/"}},
-        "roleArn": ROLE,
+        "jobInput": {"s3DataSource": {"path": f"s3://{bucket}/in/{name}/input.json"}},
+        "jobOutput": {"s3DataDestination": {"path": f"s3://{bucket}/out/{name}/"}},
+        "roleArn": role,
         **extra,
     }
     create = personalize.create_batch_segment_job if segment else personalize.create_batch_inference_job
@@ -192,3 +256,33 @@ def test_more_than_five_pending_or_running_jobs_is_a_limit_error() -> None:
         assert {job["status"] for job in listed} == {"CREATE PENDING"} and len(listed) == 5
     finally:
         local.stop()
+
+
+# "Giving Amazon Personalize access to Amazon S3 resources" (Personalize developer guide): the service role
+# and a bucket policy for personalize.amazonaws.com are both needed; without them jobs end CREATE FAILED.
+@pytest.mark.parametrize(
+    ("bucket", "role", "missing"),
+    [
+        (UNSHARED_BUCKET, ROLE, "no resource-based policy allows the service principal"),
+        (BUCKET, OTHER_ACCOUNTS_ROLE, "the role's trust policy does not allow it"),
+        (BUCKET, "arn:aws:iam::123456789012:role/no-such-role", "the role does not exist"),
+    ],
+)
+def test_a_job_whose_bucket_or_role_does_not_let_personalize_in_fails_as_on_aws(
+    endpoint: LocalEndpoint, bucket: str, role: str, missing: str
+) -> None:
+    # Given a bucket without Personalize's bucket policy, or a role Personalize may not assume
+    body = (FIXTURES / "seed002_user_personalization.in.jsonl").read_bytes()
+    # When a job is run on it
+    job = _run(
+        endpoint,
+        "aws-user-personalization",
+        f"denied-{abs(hash((bucket, role)))}",
+        body,
+        bucket=bucket,
+        role=role,
+    )
+    # Then it fails with the service's message and the reason, and writes nothing
+    assert job["status"] == "CREATE FAILED"
+    assert job["failureReason"].startswith("Insufficient privileges for accessing data in S3")
+    assert missing in job["failureReason"]

@@ -15,7 +15,7 @@ from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.ses import SesContactLists
 from batchrecs.export.contacts import ContactImporter, staged_prefix
 from batchrecs.routes.config import DirectoryLookup, SesDestination
-from batchrecs_local.endpoint import LocalEndpoint
+from batchrecs_local.endpoint import ACCOUNT, LocalEndpoint
 from batchrecs_local.personalize.emulator import Timings
 from botocore.exceptions import ClientError
 
@@ -28,6 +28,22 @@ LIST = "batchrecs"
 def endpoint() -> Iterator[LocalEndpoint]:
     local = LocalEndpoint(timings=Timings(pending=0.05, running=0.05)).start()
     local.client("s3").create_bucket(Bucket=BUCKET)
+    # as the template's bucket policy: SES may read only imports/, for this account
+    local.iam.set_resource_policy(
+        f"arn:aws:s3:::{BUCKET}",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ses.amazonaws.com"},
+                    "Action": "s3:GetObject",
+                    "Resource": [f"arn:aws:s3:::{BUCKET}/imports/*", f"arn:aws:s3:::{BUCKET}/ses-imports/*"],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                }
+            ],
+        },
+    )
     yield local
     local.stop()
 
@@ -129,6 +145,27 @@ def test_import_job_puts_contacts_counts_bad_records_and_is_listed(endpoint: Loc
     assert old["Topics"] == {"weekly": "OPT_IN"}  # a PUT overwrites: the news preference is gone
     assert old["AttributesData"] == '{"v": 2}'
     assert job_id in [summary["JobId"] for summary in ses.list_import_jobs()["ImportJobs"]]
+
+
+def test_import_job_of_a_file_the_bucket_policy_does_not_share_with_ses_fails(
+    endpoint: LocalEndpoint, ses: Any
+) -> None:
+    # Given an import file outside the prefix the bucket policy lets ses.amazonaws.com read
+    url = _put_ndjson(endpoint, "exports/a.jsonl", [{"emailAddress": "new@example.com"}])
+    # When SES is asked to import it
+    job_id = ses.create_import_job(
+        ImportDestination={
+            "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
+        },
+        ImportDataSource={"S3Url": url, "DataFormat": "JSON"},
+    )["JobId"]
+    # Then the job fails naming the denied read, and no contact is created
+    job = _wait(ses, job_id)
+    assert job["JobStatus"] == "FAILED"
+    assert (
+        "ses.amazonaws.com is not authorized to perform: s3:GetObject" in job["FailureInfo"]["ErrorMessage"]
+    )
+    assert ses.list_contacts(ContactListName=LIST)["Contacts"] == []
 
 
 def test_import_job_of_a_missing_file_fails_and_of_a_missing_list_is_refused(ses: Any) -> None:

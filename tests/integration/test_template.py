@@ -101,11 +101,13 @@ def test_alert_rule_catches_rejections_and_failures(cloud: Cloud) -> None:
     ]
 
 
-def test_template_passes_cfn_lint_with_the_serverless_rules() -> None:
-    # cfn-lint-serverless: every async path has a dead-letter queue or on-failure destination
+def test_template_passes_cfn_lint_with_the_serverless_rules_and_informational_checks() -> None:
+    # cfn-lint-serverless: every async path has a dead-letter queue or on-failure destination;
+    # informational checks (I3011, I3013): stateful resources say what happens to their data
     from cfnlint.api import ManualArgs, lint_file
 
-    matches = lint_file(ROOT / "template.yaml", ManualArgs(append_rules=["cfn_lint_serverless.rules"]))
+    args = ManualArgs(append_rules=["cfn_lint_serverless.rules"], include_checks=["I"])
+    matches = lint_file(ROOT / "template.yaml", args)
     assert [str(match) for match in matches] == []
 
 
@@ -119,7 +121,10 @@ def test_ses_may_read_only_the_import_files_and_only_for_this_account() -> None:
     [ses] = [s for s in statements if s.get("Principal") == {"Service": "ses.amazonaws.com"}]
     assert (ses["Effect"], ses["Action"]) == ("Allow", "s3:GetObject")
     assert ses["Resource"] == {"Sub": "${DataBucket.Arn}/ses-imports/*"}
-    assert ses["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert ses["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:*"}},
+    }
 
 
 def test_ses_permissions_are_limited_to_the_functions_and_prefixes_that_need_them() -> None:

@@ -54,6 +54,7 @@ class Authorizer:
         self._lock = threading.Lock()
         self.denials: list[Denial] = []
         self.calls: dict[str, set[str]] = {}  # caller -> actions it asked for
+        self.checked = 0  # requests judged
 
     # ------------------------------------------------------------------ configuration
 
@@ -131,7 +132,7 @@ class Authorizer:
         for request in requests:
             request = Request(request.action, request.resource, {**request.context, **source})
             self._record(service, request.action)
-            resource_policy = self._resource_policy_for(request.resource)
+            resource_policy = self.resource_policy(request.resource)
             if resource_policy is None or _safe(resource_policy, request, principal) is not Decision.ALLOW:
                 return self._deny(
                     Denial(service, request, "because no resource-based policy allows the service principal")
@@ -145,13 +146,14 @@ class Authorizer:
     # ------------------------------------------------------------------ internals
 
     def _decide(self, request: Request, principal: Principal, policies: list[Policy]) -> Decision:
-        resource_policy = self._resource_policy_for(request.resource)
+        resource_policy = self.resource_policy(request.resource)
         try:
             return authorize(request, principal, policies, resource_policy)
         except UnsupportedPolicy:
             return Decision.EXPLICIT_DENY  # fail closed; the policy tests name the element
 
-    def _resource_policy_for(self, resource: str) -> Policy | None:
+    def resource_policy(self, resource: str) -> Policy | None:
+        """The policy of ``resource`` (or of the bucket an object is in), if it has one."""
         if resource in self._resource_policies:
             return self._resource_policies[resource]
         if resource.startswith("arn:aws:s3:::"):  # an object's bucket
@@ -161,6 +163,7 @@ class Authorizer:
     def _record(self, caller: str, action: str) -> None:
         with self._lock:
             self.calls.setdefault(caller, set()).add(action)
+            self.checked += 1
 
     def _deny(self, denial: Denial) -> Denial | None:
         with self._lock:

@@ -246,7 +246,7 @@ def _sesv2_routes() -> list[tuple[str, re.Pattern[str], str]]:
     for name in model.operation_names:
         http = model.operation_model(name).http
         path = http["requestUri"].split("?")[0]
-        regex = re.sub(r"\\\{(\w+)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+        regex = re.sub(r"\\\{(\w+)(?:\\\+)?\\\}", r"(?P<\1>[^/]+)", re.escape(path))
         routes.append((http["method"], re.compile(regex), name))
     routes.sort(key=lambda route: route[1].pattern.count("(?P"))
     return routes
