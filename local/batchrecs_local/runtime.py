@@ -68,6 +68,7 @@ class LocalRuntime:
 
     def start(self) -> LocalRuntime:
         _apply_environment(self._stack, self._endpoint, self._overrides)
+        _cold_start()
         for spec in self._stack.functions.values():
             self._handlers[spec.logical_id] = _load(spec)
         for delivery in self._stack.deliveries:
@@ -223,6 +224,16 @@ def _apply_environment(stack: Stack, endpoint: LocalEndpoint, overrides: dict[st
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.update(merged)
     identity.install(merged["AWS_ACCESS_KEY_ID"], merged["AWS_SECRET_ACCESS_KEY"])
+
+
+def _cold_start() -> None:
+    """Forget what warm Lambda containers keep between invocations (the package's cached services, with
+    clients of an earlier local cloud in this process): this runtime's functions start cold."""
+    from batchrecs import compose
+
+    for value in vars(compose).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
 
 
 def _load(spec: FunctionSpec) -> ModuleType:

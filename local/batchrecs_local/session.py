@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import urllib3
 from boto3.dynamodb.types import TypeDeserializer
 
 from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
@@ -79,8 +80,8 @@ class LocalCloud:
     def __exit__(self, *exc: object) -> None:
         if self.runtime is not None:
             self.runtime.stop()
-        if self.stack is not None:  # moto's state lives in this process: leave the account's one list free
-            self.endpoint.client("sesv2").delete_contact_list(ContactListName=self.outputs["ContactListName"])
+        # moto's state lives in this process: the next local cloud in it starts from nothing
+        urllib3.request("POST", f"{self.endpoint.url}/moto-api/reset")
         self.endpoint.stop()
 
     # ------------------------------------------------------------------ names

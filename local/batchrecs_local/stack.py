@@ -559,15 +559,23 @@ def _create_rule(
     rule = resolver.ref(logical_id)
     bus = resolver.resolve(props.get("EventBusName", "default"))
     functions = {spec.name: spec for spec in stack.functions.values()}
+    rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/" + (f"{bus}/{rule}" if bus != "default" else rule)
     targets = []
     for target in props.get("Targets", []):
         arn = str(resolver.resolve(target["Arn"]))
         function = functions.get(arn.rsplit(":", 1)[-1]) if ":function:" in arn else None
+        dead_letter_arn = str(resolver.resolve(target.get("DeadLetterConfig", {}).get("Arn", "")))
+        if dead_letter_arn:  # EventBridge sends dead letters as events.amazonaws.com: the queue must allow it
+            denial = endpoint.iam.check_service(
+                "events.amazonaws.com",
+                None,
+                [Request("sqs:SendMessage", dead_letter_arn)],
+                {"aws:SourceArn": rule_arn, "aws:SourceAccount": ACCOUNT},
+            )
+            if denial is not None:
+                stack.undeliverable.append(f"rule {logical_id} cannot dead-letter: {denial.message()}")
         reason = None
         if function is None and arn.startswith("arn:aws:sns:"):
-            rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/" + (
-                f"{bus}/{rule}" if bus != "default" else rule
-            )
             reason = publish_denial(endpoint.iam, stack, "events.amazonaws.com", arn, rule_arn)
         if reason is not None:
             # AWS retries, then puts the event in the target's dead-letter queue: so does the local cloud
