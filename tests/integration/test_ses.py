@@ -74,6 +74,17 @@ def _wait(client: Any, job_id: str) -> dict[str, Any]:
     raise AssertionError(f"import job {job_id} did not end")
 
 
+def _import(client: Any, url: str) -> dict[str, Any]:
+    """Run an import job (PUT into the list) of the file at ``url`` and wait for its end."""
+    job_id = client.create_import_job(
+        ImportDestination={
+            "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
+        },
+        ImportDataSource={"S3Url": url, "DataFormat": "JSON"},
+    )["JobId"]
+    return _wait(client, job_id)
+
+
 def _put_ndjson(endpoint: LocalEndpoint, key: str, rows: list[dict[str, Any]]) -> str:
     body = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
     endpoint.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
@@ -132,19 +143,13 @@ def test_import_job_puts_contacts_counts_bad_records_and_is_listed(endpoint: Loc
             {"topicPreferences": []},
         ],
     )
-    job_id = ses.create_import_job(
-        ImportDestination={
-            "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
-        },
-        ImportDataSource={"S3Url": url, "DataFormat": "JSON"},
-    )["JobId"]
-    job = _wait(ses, job_id)
+    job = _import(ses, url)
     assert (job["JobStatus"], job["ProcessedRecordsCount"], job["FailedRecordsCount"]) == ("COMPLETED", 2, 2)
     assert _contact(ses, "new@example.com")["Topics"] == {"weekly": "OPT_IN"}
     old = _contact(ses, "old@example.com")
     assert old["Topics"] == {"weekly": "OPT_IN"}  # a PUT overwrites: the news preference is gone
     assert old["AttributesData"] == '{"v": 2}'
-    assert job_id in [summary["JobId"] for summary in ses.list_import_jobs()["ImportJobs"]]
+    assert job["JobId"] in [summary["JobId"] for summary in ses.list_import_jobs()["ImportJobs"]]
 
 
 def test_import_job_of_a_file_the_bucket_policy_does_not_share_with_ses_fails(
@@ -153,14 +158,8 @@ def test_import_job_of_a_file_the_bucket_policy_does_not_share_with_ses_fails(
     # Given an import file outside the prefix the bucket policy lets ses.amazonaws.com read
     url = _put_ndjson(endpoint, "exports/a.jsonl", [{"emailAddress": "new@example.com"}])
     # When SES is asked to import it
-    job_id = ses.create_import_job(
-        ImportDestination={
-            "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
-        },
-        ImportDataSource={"S3Url": url, "DataFormat": "JSON"},
-    )["JobId"]
+    job = _import(ses, url)
     # Then the job fails naming the denied read, and no contact is created
-    job = _wait(ses, job_id)
     assert job["JobStatus"] == "FAILED"
     assert (
         "ses.amazonaws.com is not authorized to perform: s3:GetObject" in job["FailureInfo"]["ErrorMessage"]
