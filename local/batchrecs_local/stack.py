@@ -472,6 +472,7 @@ def _register_permissions(
 ) -> None:
     """Roles (with the access key of each function using one) and resource policies, resolved."""
     iam.clear()
+    function_policies: dict[str, list[dict[str, Any]]] = {}
     role_users: dict[str, list[str]] = {}
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::Lambda::Function":
@@ -513,6 +514,19 @@ def _register_permissions(
                 iam.set_resource_policy(
                     str(resolver.resolve(topic)), resolver.resolve(props["PolicyDocument"])
                 )
+        elif kind == "AWS::Lambda::Permission":  # a statement of the function's resource policy
+            function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{resolver.resolve(props['FunctionName'])}"
+            statement: dict[str, Any] = {
+                "Effect": "Allow",
+                "Principal": {"Service": props["Principal"]},
+                "Action": props["Action"],
+                "Resource": function,
+            }
+            if "SourceArn" in props:
+                statement["Condition"] = {
+                    "ArnLike": {"AWS:SourceArn": str(resolver.resolve(props["SourceArn"]))}
+                }
+            function_policies.setdefault(function, []).append(statement)
         elif kind == "AWS::KMS::Key":
             iam.set_resource_policy(resolver.get_att(logical_id, "Arn"), resolver.resolve(props["KeyPolicy"]))
         elif kind == "AWS::SNS::Topic" and "KmsMasterKeyId" in props:
@@ -523,6 +537,8 @@ def _register_permissions(
                 else f"arn:aws:kms:{REGION}:{ACCOUNT}:{'' if key.startswith('alias/') else 'key/'}{key}"
             )
             stack.topic_keys[resolver.ref(logical_id)] = key_arn
+    for function, statements in function_policies.items():
+        iam.set_resource_policy(function, {"Version": "2012-10-17", "Statement": statements})
 
 
 def publish_denial(iam: Authorizer, stack: Stack, service: str, topic: str, source_arn: str) -> str | None:
@@ -577,6 +593,16 @@ def _create_rule(
         reason = None
         if function is None and arn.startswith("arn:aws:sns:"):
             reason = publish_denial(endpoint.iam, stack, "events.amazonaws.com", arn, rule_arn)
+        if (
+            function is not None
+        ):  # the function's resource policy must let EventBridge invoke it for this rule
+            denial = endpoint.iam.check_service(
+                "events.amazonaws.com",
+                None,
+                [Request("lambda:InvokeFunction", arn)],
+                {"aws:SourceArn": rule_arn, "aws:SourceAccount": ACCOUNT},
+            )
+            reason = None if denial is None else denial.message()
         if reason is not None:
             # AWS retries, then puts the event in the target's dead-letter queue: so does the local cloud
             stack.undeliverable.append(f"rule {logical_id} cannot deliver to {arn}: {reason}")

@@ -171,3 +171,21 @@ def test_the_chunks_queue_refuses_plain_http(granted: tuple[Authorizer, local_st
     # Then over TLS it may send, and over plain HTTP it is explicitly denied
     assert send("true") is Decision.ALLOW
     assert send("false") is Decision.EXPLICIT_DENY
+
+
+def test_each_function_may_be_invoked_only_by_its_own_rule(
+    granted: tuple[Authorizer, local_stack.Stack],
+) -> None:
+    # Given the permissions SAM adds for the functions' EventBridge rules and schedule
+    iam, _ = granted
+    rules = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/"
+
+    def invoke(function: str, rule: str) -> object:
+        request = Request("lambda:InvokeFunction", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}")
+        return iam.check_service("events.amazonaws.com", None, [request], {"aws:SourceArn": rules + rule})
+
+    # Then the planner takes events from its rule on the stack's bus, the monitor from its schedule
+    assert invoke("batchrecs-exportfunction", "batchrecs-bus/batchrecs-exportfunctionjobactive") is None
+    assert invoke("batchrecs-monitorfunction", "batchrecs-monitorfunctiontick") is None
+    # and not from another rule
+    assert invoke("batchrecs-exportfunction", "batchrecs-monitorfunctiontick") is not None
