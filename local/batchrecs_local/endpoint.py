@@ -175,7 +175,9 @@ def _access_denied(
         ).encode()
         headers = [("Content-Type", "application/xml")]
         status = "403 Forbidden"
-    environ["wsgi.input"].read()  # drain an unread body so the connection stays usable
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length:  # drain an unread body so the kept-alive connection stays usable
+        environ["wsgi.input"].read(length)
     start_response(status, [*headers, ("Content-Length", str(len(body)))])
     return [body]
 
