@@ -270,11 +270,11 @@ def export_path(
     seconds: float | None = None,
 ) -> dict[str, float]:
     """Exactly what an export worker does with a chunk: owned lines -> records -> fast writer."""
-    from batchrecs.compose import INITIAL_WRITES_PER_SECOND
-    from batchrecs.export.records import RecordContext, record_item, record_key
     from batchrecs.formats.output_lines import parse_out_line
     from batchrecs.routes.config import JobKind
-    from batchrecs.sinks.fast_dynamodb import AdaptiveRate, ShardedRecordSink, SignedBatchWriter
+    from batchrecs.sinks.dynamodb.destination import INITIAL_WRITES_PER_SECOND
+    from batchrecs.sinks.dynamodb.records import RecordContext, record_item, record_key
+    from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink, SignedBatchWriter
 
     ctx = RecordContext("home", "bench", "2026-11-23T00:00:00Z", 1798000000)
     rate = AdaptiveRate(initial=INITIAL_WRITES_PER_SECOND)  # as the workers start (compose.py)
@@ -320,7 +320,7 @@ def paired_throughput(path: Path, endpoint: Endpoint) -> dict[str, Any]:
 
     import boto3
     from batchrecs.export.chunks import plan_ranges
-    from batchrecs.sinks.fast_dynamodb import SignedBatchWriter
+    from batchrecs.sinks.dynamodb.writer import SignedBatchWriter
 
     _environment(endpoint.url)
     table = boto3.resource("dynamodb").Table(TABLE)
@@ -415,7 +415,7 @@ def peak_rss(size_mb: int, workdir: Path, endpoint: Endpoint) -> dict[str, float
 def main() -> int:
     import tempfile
 
-    from batchrecs.compose import INITIAL_WRITES_PER_SECOND
+    from batchrecs.sinks.dynamodb.destination import INITIAL_WRITES_PER_SECOND
 
     workdir = Path(tempfile.mkdtemp(prefix="batchrecs-bench-"))
     out_file = workdir / "bench.out"

@@ -364,7 +364,7 @@ def test_item_affinity_segments_become_one_record_per_user_and_segment(
 def test_item_attribute_segments_are_keyed_by_a_hash_of_the_expression(
     cloud: Cloud, personalize, invoke
 ) -> None:
-    from batchrecs.export.records import segment_key
+    from batchrecs.sinks.dynamodb.records import segment_key
 
     _, stubber = personalize
     expression = 'ITEMS.genres = "Comedy" AND ITEMS.genres = "Action"'
@@ -514,7 +514,7 @@ def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
 ) -> None:
     import threading
 
-    from batchrecs.sinks.fast_dynamodb import DynamoDBError, SignedBatchWriter
+    from batchrecs.sinks.dynamodb.writer import DynamoDBError, SignedBatchWriter
 
     # Given a table that throttles the first three BatchWriteItem calls
     real_write = SignedBatchWriter.write

@@ -13,8 +13,8 @@ import pytest
 from batchrecs.aws.directory import DirectoryAddressBook
 from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.ses import SesContactLists
-from batchrecs.export.contacts import ContactImporter, staged_prefix
 from batchrecs.routes.config import DirectoryLookup, SesDestination
+from batchrecs.sinks.ses.contacts import ContactImporter, staged_prefix
 from batchrecs_local.endpoint import ACCOUNT, LocalEndpoint
 from batchrecs_local.personalize.emulator import Timings
 from botocore.exceptions import ClientError

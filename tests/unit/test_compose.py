@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from batchrecs.compose import INITIAL_WRITES_PER_SECOND, build_chunk_exporter
+from batchrecs.compose import build_chunk_exporter
 from batchrecs.routes.config import parse_routes
 from batchrecs.settings import ExportWorkerSettings
-from batchrecs.sinks.fast_dynamodb import ShardedRecordSink
+from batchrecs.sinks.dynamodb.destination import INITIAL_WRITES_PER_SECOND, DynamoDBRecords
+from batchrecs.sinks.dynamodb.writer import ShardedRecordSink
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:solution/home/1"
 ROUTES = f"""routes:
@@ -57,7 +58,10 @@ def test_each_worker_writes_at_most_its_share_of_the_routes_budget(
     )
     exporter = build_chunk_exporter(settings)
     # When a worker opens a sink for the route
-    sink = exporter.sink_for(parse_routes(ROUTES, {}).get(route))
+    chosen = parse_routes(ROUTES, {}).get(route)
+    destination = exporter.destination_for(chosen)
+    assert isinstance(destination, DynamoDBRecords)
+    sink = destination.sink_for(chosen)
     try:
         # Then its rate never exceeds its share of the budget
         assert isinstance(sink, ShardedRecordSink)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 import pytest
-from batchrecs.export.contacts import (
+from batchrecs.sinks.ses.contacts import (
     LOOKUP_BATCH,
     ContactImporter,
     ContactStager,

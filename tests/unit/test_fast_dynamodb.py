@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from batchrecs.errors import WriteRetriesExhausted
-from batchrecs.sinks.fast_dynamodb import (
+from batchrecs.sinks.dynamodb.writer import (
     AdaptiveRate,
     BatchResult,
     DynamoDBError,

@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from batchrecs.compose import destinations
 from batchrecs.errors import JobConflictError
-from batchrecs.export.contacts import ImportPlan
 from batchrecs.jobs.model import IMPORTING, Job
 from batchrecs.monitor.service import Monitor, MonitorError
 from batchrecs.routes.config import parse_routes
+from batchrecs.sinks.dynamodb.destination import DynamoDBRecords
+from batchrecs.sinks.ses.contacts import ImportPlan
+from batchrecs.sinks.ses.destination import SesContacts
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
 ROUTES = parse_routes(
@@ -98,7 +101,9 @@ def _importing(route: str = "weekly") -> Job:
 
 
 def _monitor(jobs: Jobs, events: Events, importer: Importer) -> Monitor:
-    return Monitor(jobs, personalize=None, events=events, routes=ROUTES, contacts=importer)  # type: ignore[arg-type]
+    ses = SesContacts(objects=None, importer=importer, address_books=None)  # type: ignore[arg-type]
+    destination_for = destinations(dynamodb=lambda: DynamoDBRecords(lambda route: None), ses=lambda: ses)  # type: ignore[arg-type,return-value]
+    return Monitor(jobs, personalize=None, events=events, routes=ROUTES, destination_for=destination_for)  # type: ignore[arg-type]
 
 
 def test_imports_start_once_and_the_export_finishes_once_they_end() -> None:
@@ -161,6 +166,6 @@ def test_an_export_without_contacts_finishes_without_import_jobs() -> None:
 
 def test_an_importing_job_of_a_route_that_is_no_longer_ses_is_reported() -> None:
     jobs, events = Jobs(_importing(route="home")), Events()
-    with pytest.raises(MonitorError, match="no longer exports to SES"):
+    with pytest.raises(MonitorError, match="now exports to DynamoDB, which has no step after the chunks"):
         _monitor(jobs, events, Importer([], [])).tick()
     assert jobs.job.status == IMPORTING and not events.published

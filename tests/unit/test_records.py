@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from batchrecs.export.records import (
+from batchrecs.formats.output_lines import OutLine, SegmentLine, parse_segment_line
+from batchrecs.routes.config import JobKind
+from batchrecs.sinks.dynamodb.records import (
     RecordContext,
     number_list,
     record_item,
@@ -13,8 +15,6 @@ from batchrecs.export.records import (
     segment_records,
     string_list,
 )
-from batchrecs.formats.output_lines import OutLine, SegmentLine, parse_segment_line
-from batchrecs.routes.config import JobKind
 
 IA = JobKind.ITEM_AFFINITY
 IAA = JobKind.ITEM_ATTRIBUTE_AFFINITY

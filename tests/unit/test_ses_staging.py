@@ -7,10 +7,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
-from batchrecs.export.service import ChunkExporter
+from batchrecs.export.worker import ChunkExporter
 from batchrecs.formats.events import ChunkMessage
 from batchrecs.jobs.model import EXPORTING, Job
 from batchrecs.routes.config import parse_routes
+from batchrecs.sinks.ses.destination import SesContacts
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
 ROUTES = parse_routes(
@@ -114,18 +115,11 @@ def test_segment_users_are_staged_under_their_segments_topic() -> None:
     )
     jobs, objects, events = Jobs(job), Objects(), []
 
-    def no_sink(route: Any) -> Any:
-        raise AssertionError("an SES route writes no DynamoDB records")
+    def only_ses(route: Any) -> Any:
+        assert route.destination.type == "ses", "an SES route writes no DynamoDB records"
+        return SesContacts(objects, importer=None, address_books=lambda destination: Ids())  # type: ignore[arg-type]
 
-    exporter = ChunkExporter(
-        ROUTES,
-        jobs,
-        objects,
-        events,
-        no_sink,
-        max_receives=3,
-        address_books=lambda destination: Ids(),  # type: ignore[arg-type]
-    )
+    exporter = ChunkExporter(ROUTES, jobs, objects, events, only_ses, max_receives=3)
     message = ChunkMessage(
         jobName="arrivals-1",
         chunkId="0.0",

@@ -6,6 +6,7 @@ while everything else is real.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -18,13 +19,16 @@ from batchrecs.aws.personalize import PersonalizeBatchJobs
 from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.ses import SesContactLists
 from batchrecs.aws.sqs import SqsChunkQueue
-from batchrecs.export.contacts import ContactImporter, address_book_for
-from batchrecs.export.service import ChunkExporter, ExportPlanner
+from batchrecs.export.planner import ExportPlanner
+from batchrecs.export.worker import ChunkExporter
 from batchrecs.monitor.service import Monitor
-from batchrecs.ports import RecordSink
-from batchrecs.routes.config import DynamoDBDestination, Route, load_routes
+from batchrecs.ports import Destination
+from batchrecs.routes.config import Route, load_routes
 from batchrecs.settings import ExportSettings, ExportWorkerSettings, MonitorSettings, SubmitSettings
-from batchrecs.sinks.fast_dynamodb import AdaptiveRate, ShardedRecordSink, SignedBatchWriter
+from batchrecs.sinks.dynamodb.destination import DynamoDBRecords, sink_factory
+from batchrecs.sinks.dynamodb.writer import SignedBatchWriter
+from batchrecs.sinks.ses.contacts import ContactImporter, address_book_for
+from batchrecs.sinks.ses.destination import SesContacts
 from batchrecs.submit.service import Submitter, Upload
 
 
@@ -39,13 +43,48 @@ def build_submitter(settings: SubmitSettings, personalize_client: Any = None) ->
     )
 
 
+def destinations(
+    dynamodb: Callable[[], Destination], ses: Callable[[], Destination]
+) -> Callable[[Route], Destination]:
+    """Each route's destination by its type; each is built once, when a route first needs it.
+
+    A new destination is a folder under ``sinks/`` and one entry here.
+    """
+    builders = {"dynamodb": dynamodb, "ses": ses}
+    built: dict[str, Destination] = {}
+
+    def destination_for(route: Route) -> Destination:
+        kind = route.destination.type
+        if kind not in built:
+            built[kind] = builders[kind]()
+        return built[kind]
+
+    return destination_for
+
+
+def _ses_contacts() -> SesContacts:
+    return SesContacts(
+        S3Objects(),
+        ContactImporter(S3Objects(), SesContactLists()),
+        lambda destination: address_book_for(destination, DirectoryAddressBook),
+    )
+
+
+def _no_dynamodb_step() -> Destination:  # the monitor only advances destinations that go on (SES)
+    return DynamoDBRecords(lambda route: _never(route))
+
+
+def _never(route: Route) -> Any:
+    raise TypeError(f"the monitor does not write records (route {route.name})")
+
+
 def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> Monitor:
     return Monitor(
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
         routes=load_routes(settings.routes_file),  # a bad routes file fails at startup
-        contacts=ContactImporter(S3Objects(), SesContactLists()),
+        destination_for=destinations(dynamodb=_no_dynamodb_step, ses=_ses_contacts),
     )
 
 
@@ -60,37 +99,21 @@ def build_planner(settings: ExportSettings) -> ExportPlanner:
     )
 
 
-INITIAL_WRITES_PER_SECOND = 1000.0  # per worker; AIMD takes it up to what the table accepts
-
-
 def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
     writer = SignedBatchWriter()  # its connections are kept for the container's life
-
-    def sink_for(route: Route) -> RecordSink:
-        if not isinstance(route.destination, DynamoDBDestination):
-            raise TypeError(f"route {route.name} does not export to DynamoDB")
-        # At most this many of the route's chunks run at once (its FIFO groups, within the stack's
-        # bound), so an equal share each keeps the budget a cap across all of them.
-        budget = route.destination.maxWritesPerSecond
-        workers = min(
-            route.maxExportWorkers or settings.export_worker_concurrency, settings.export_worker_concurrency
-        )
-        share = budget / workers if budget else float("inf")
-        return ShardedRecordSink(
-            settings.recommendations_table_name,
-            writer,
-            threads=settings.export_writer_threads,
-            rate=AdaptiveRate(initial=min(INITIAL_WRITES_PER_SECOND, share), maximum=share),
-        )
-
+    sink_for = sink_factory(
+        settings.recommendations_table_name,
+        writer,
+        worker_concurrency=settings.export_worker_concurrency,
+        threads=settings.export_writer_threads,
+    )
     return ChunkExporter(
         routes=load_routes(settings.routes_file),
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         objects=S3Objects(),
         events=EventBridgePublisher(settings.event_bus_name),
-        sink_factory=sink_for,
+        destination_for=destinations(dynamodb=lambda: DynamoDBRecords(sink_for), ses=_ses_contacts),
         max_receives=settings.chunk_max_receives,
-        address_books=lambda destination: address_book_for(destination, DirectoryAddressBook),
     )
 
 

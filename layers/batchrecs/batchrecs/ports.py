@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from batchrecs.formats.events import ChunkMessage
 from batchrecs.jobs.model import Inflight, Job
-from batchrecs.routes.config import JobKind
+from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
+from batchrecs.routes.config import JobKind, Route
 
 
 class JobStore(Protocol):
@@ -121,3 +122,22 @@ class RecordSink(Protocol):
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Destination(Protocol):
+    """Where a route's records go (``batchrecs.sinks.<type>``), at the moments an export has.
+
+    The export worker hands each chunk's parsed lines down to ``write_chunk``; when the last chunk is
+    counted the job moves to ``after_last_chunk`` (EXPORTED, or IMPORTING for a destination that goes
+    on); then each monitor tick calls ``advance`` until it reports an outcome.
+    """
+
+    after_last_chunk: str
+
+    def write_chunk(self, work: ChunkWork) -> ChunkCounts:
+        """Deliver the chunk's lines; return its counts (``work.counts``, filled in)."""
+        ...
+
+    def advance(self, job: Job, route: Route) -> Advance:
+        """One step after the chunks (e.g. start or poll import jobs); raise if there is none."""
+        ...

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from batchrecs.export.contacts import ExistingContact, ImportStatus
+from batchrecs.sinks.ses.contacts import ExistingContact, ImportStatus
 
 PAGE_SIZE = 1000
 

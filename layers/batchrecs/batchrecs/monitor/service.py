@@ -11,13 +11,11 @@ from botocore.exceptions import ClientError
 
 from batchrecs.clock import utc_now
 from batchrecs.errors import BatchrecsError
-from batchrecs.export.contacts import ContactImporter
-from batchrecs.export.reader import output_prefix
-from batchrecs.export.service import finish
+from batchrecs.export.progress import finish
 from batchrecs.jobs.lifecycle import record_change, start_job
-from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, IMPORTING, QUEUED, Job
-from batchrecs.ports import EventPublisher, JobStore, PersonalizeJobs
-from batchrecs.routes.config import JobKind, RoutesConfig, SesDestination
+from batchrecs.jobs.model import IMPORTING, QUEUED, Job
+from batchrecs.ports import Destination, EventPublisher, JobStore, PersonalizeJobs
+from batchrecs.routes.config import JobKind, Route, RoutesConfig
 
 logger = Logger(child=True)
 
@@ -44,14 +42,14 @@ class Monitor:
         events: EventPublisher,
         clock: Callable[[], str] = utc_now,
         routes: RoutesConfig | None = None,
-        contacts: ContactImporter | None = None,
+        destination_for: Callable[[Route], Destination] | None = None,
     ) -> None:
         self._jobs = jobs
         self._personalize = personalize
         self._events = events
         self._clock = clock
         self._routes = routes
-        self._contacts = contacts
+        self._destination_for = destination_for
         self._changed = 0
 
     def tick(self) -> MonitorSummary:
@@ -63,7 +61,7 @@ class Monitor:
             self._guarded(summary, job, self._poll)
         for job in list(self._jobs.inflight("IMPORTING")):
             summary.importing += 1
-            self._guarded(summary, job, self._advance_import)
+            self._guarded(summary, job, self._advance)
         queued = list(self._jobs.inflight("QUEUED"))
         for position, job in enumerate(queued):
             started = self._guarded(summary, job, self._submit)
@@ -85,37 +83,18 @@ class Monitor:
             self._record(job, job.moved_to(status, self._clock(), failureReason=reason))
         return job
 
-    def _advance_import(self, job: Job) -> Job:
-        """An SES export whose contacts are staged: start its import jobs, or finish it once they end.
-
-        Started imports are recorded on the job; if that save is lost the next tick starts them again,
-        which imports the same contacts again (a PUT of the same data).
-        """
-        if self._contacts is None or self._routes is None or not job.outputPath:
-            raise BatchrecsError("an SES import is pending but the monitor has no contact importer")
-        destination = self._routes.get(job.route).destination
-        if not isinstance(destination, SesDestination):
-            raise BatchrecsError(f"route {job.route} no longer exports to SES")
-        bucket = output_prefix(job.outputPath)[0]
-        if job.importJobs is None:
-            plan = self._contacts.prepare(bucket, job.jobName, destination)
-            job_ids = self._contacts.start(bucket, plan.files, destination)
-            started = job.model_copy(
-                update={"importJobs": job_ids, "contactImport": plan.counts, "updatedAt": self._clock()}
-            )
-            self._jobs.save(started, expected_status=IMPORTING)
-            logger.info("contact imports started", extra={"job_name": job.jobName, **plan.counts})
-            if job_ids:
-                return started
-            job = started
-        result = self._contacts.poll(job.importJobs or [])
-        if result is None:
-            return job
-        failure = result.pop("failure")
-        ended = job.model_copy(update={"contactImport": {**(job.contactImport or {}), **result}})
-        finish(ended, EXPORT_FAILED if failure else EXPORTED, self._jobs, self._events, self._clock, failure)
-        self._changed += 1
-        return ended
+    def _advance(self, job: Job) -> Job:
+        """A job whose destination goes on after its chunks (SES imports): one step of it per tick."""
+        if self._destination_for is None or self._routes is None:
+            raise BatchrecsError("a job is IMPORTING but the monitor has no destinations")
+        route = self._routes.get(job.route)
+        step = self._destination_for(route).advance(job, route)
+        if step.outcome is not None:
+            finish(step.job, step.outcome, self._jobs, self._events, self._clock, step.failure)
+            self._changed += 1
+        elif step.job != job:
+            self._jobs.save(step.job, expected_status=IMPORTING)
+        return step.job
 
     def _submit(self, job: Job) -> Job:
         started = start_job(job, self._personalize, self._clock())

@@ -1,1 +1,1 @@
-"""Sinks: where per-user records are delivered."""
+"""Sinks: one folder per destination, each behind the ``Destination`` port (``batchrecs.ports``)."""

@@ -1,0 +1,102 @@
+"""An export's progress and end: the completion event, the job's export counts, per-chunk reports.
+
+Counts satisfy ``lines == linesWritten + linesFailed``: a line whose record was replaced by a later
+line for the same key counts as written (the key holds the later record). ``recordsWritten`` counts
+items stored: one per line of an inference job, one per (user, segment) of a segment job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from batchrecs.export.reader import output_prefix
+from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompleted
+from batchrecs.jobs.model import Job
+from batchrecs.ports import EventPublisher, JobStore, ObjectStore, ObjectWriter
+
+
+def finish(
+    job: Job,
+    status: str,
+    jobs: JobStore,
+    events: EventPublisher,
+    clock: Callable[[], str],
+    failure: str | None = None,
+) -> Job:
+    """Publish the completion event, then record the outcome (an event may repeat, never vanish)."""
+    done = job.moved_to(status, clock(), export=export_counts(job), failureReason=failure)
+    events.publish(EXPORT_COMPLETED, completed(done, status, failure))
+    jobs.save(done, expected_status=job.status)
+    return done
+
+
+def export_counts(job: Job) -> dict[str, Any]:
+    failed = job.exportFailed or 0
+    bucket = output_prefix(job.outputPath)[0] if job.outputPath else None
+    counts: dict[str, Any] = {
+        "lines": job.exportLines or 0,
+        "linesWritten": job.exportWritten or 0,
+        "linesFailed": failed,
+        "recordsWritten": job.exportRecords or 0,
+        "chunks": job.chunksTotal or 0,
+        "errorsReport": f"s3://{bucket}/reports/{job.jobName}/errors/" if failed and bucket else None,
+        "throttles": job.exportThrottles or 0,
+    }
+    if job.contactImport is not None:  # an SES export: what its import jobs did
+        missing = job.exportMissing or 0
+        counts["usersWithoutAddress"] = missing
+        counts["missingAddressesReport"] = (
+            f"s3://{bucket}/reports/{job.jobName}/missing-addresses/" if missing and bucket else None
+        )
+        counts["contacts"] = {key: value for key, value in job.contactImport.items() if key != "failure"}
+    return counts
+
+
+def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
+    counts = export_counts(job)
+    return ExportCompleted(
+        jobName=job.jobName,
+        route=job.route,
+        kind=job.kind,
+        status=status,  # type: ignore[arg-type]
+        lines=job.exportLines or 0,
+        linesWritten=job.exportWritten or 0,
+        linesFailed=job.exportFailed or 0,
+        recordsWritten=job.exportRecords or 0,
+        errorsReport=counts["errorsReport"],
+        throttles=counts["throttles"],
+        failureReason=failure,
+        usersWithoutAddress=counts.get("usersWithoutAddress"),
+        contacts=counts.get("contacts"),
+    )
+
+
+def report_key(message: ChunkMessage, report: str) -> str:
+    return f"reports/{message.jobName}/{report}/{message.chunkId}.jsonl"
+
+
+class LineReport:
+    """One JSON line per entry (an unusable output line: file, byte offset, reason; or a user without
+    an address: its id); the object is created only if needed."""
+
+    def __init__(self, objects: ObjectStore, bucket: str, key: str) -> None:
+        self._objects = objects
+        self._bucket = bucket
+        self._key = key
+        self._writer: ObjectWriter | None = None
+
+    def add(self, entry: dict[str, Any]) -> None:
+        if self._writer is None:
+            self._writer = self._objects.writer(self._bucket, self._key, "application/x-ndjson")
+        self._writer.write(orjson.dumps(entry) + b"\n")
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()

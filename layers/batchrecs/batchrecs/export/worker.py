@@ -1,0 +1,149 @@
+"""Export one chunk of a finished job: read its lines, hand them to the route's destination, count the
+chunk on the job once (a redelivered chunk is not counted twice).
+
+The worker whose chunk completes the set moves the job on: to the destination's ``after_last_chunk``
+status (EXPORTED, with "Batch Export Completed"; or IMPORTING, which the monitor advances).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from batchrecs.clock import utc_now
+from batchrecs.errors import JobConflictError, JobNotFoundError
+from batchrecs.export.chunks import ByteRange, owned_lines
+from batchrecs.export.progress import LineReport, completed, finish, report_key
+from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage
+from batchrecs.formats.output_lines import OutLine, SegmentLine
+from batchrecs.formats.output_lines import parse_out_line as user_line
+from batchrecs.formats.output_lines import parse_segment_line as segment_line
+from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
+from batchrecs.jobs.progress import ChunkCounts, ChunkWork
+from batchrecs.ports import Destination, EventPublisher, JobStore, ObjectStore
+from batchrecs.routes.config import Route, RoutesConfig
+
+logger = Logger(child=True)
+
+
+class ChunkExporter:
+    def __init__(
+        self,
+        routes: RoutesConfig,
+        jobs: JobStore,
+        objects: ObjectStore,
+        events: EventPublisher,
+        destination_for: Callable[[Route], Destination],
+        max_receives: int,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._routes = routes
+        self._jobs = jobs
+        self._objects = objects
+        self._events = events
+        self.destination_for = destination_for
+        self._max_receives = max_receives
+        self._clock = clock
+
+    def handle_delivery(self, message: ChunkMessage, receive_count: int) -> ChunkCounts | None:
+        """Export a delivered chunk; on its last allowed receive, a failure is recorded on the job first."""
+        try:
+            return self.handle(message)
+        except Exception as exc:
+            if receive_count >= self._max_receives:
+                self.give_up(message, f"{type(exc).__name__}: {exc}")
+            raise  # the record fails: retried, and after the last receive dead-lettered
+
+    def handle(self, message: ChunkMessage) -> ChunkCounts | None:
+        """Export one chunk; None when it had already been counted (a redelivered message)."""
+        job = self._jobs.get(message.jobName)
+        if job is None:
+            raise JobNotFoundError(f"no job named {message.jobName}")
+        if message.chunkId in (job.chunksDone or ()):
+            logger.info("chunk already exported", extra={"job_name": job.jobName, "chunk": message.chunkId})
+            self._finish_if_complete(job)
+            return None
+        route = self._routes.get(job.route)
+        counts = self._export(message, route)
+        updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
+        if updated is None:
+            return None  # another delivery of this chunk was counted first
+        logger.info(
+            "exported chunk",
+            extra={
+                "job_name": job.jobName,
+                "chunk": message.chunkId,
+                **counts.to_json(),
+                "retries": counts.retries,
+            },
+        )
+        self._finish_if_complete(updated)
+        return counts
+
+    def _export(self, message: ChunkMessage, route: Route) -> ChunkCounts:
+        counts = ChunkCounts()
+        errors = LineReport(self._objects, message.bucket, report_key(message, "errors"))
+
+        def fail(offset: int, reason: str) -> None:
+            counts.failed += 1
+            errors.add({"file": message.key, "offset": offset, "reason": reason})
+
+        work = ChunkWork(
+            message=message,
+            route=route,
+            generated_at=datetime.fromisoformat(message.generatedAt),
+            lines=self._lines(message, route, counts, fail),
+            counts=counts,
+            fail=fail,
+        )
+        try:
+            self.destination_for(route).write_chunk(work)
+        except BaseException:
+            errors.abort()
+            raise
+        errors.close()
+        return counts
+
+    def _lines(
+        self, message: ChunkMessage, route: Route, counts: ChunkCounts, fail: Callable[[int, str], None]
+    ) -> Iterator[tuple[int, OutLine | SegmentLine]]:
+        """The chunk's usable lines, parsed, with their offsets; unusable ones are counted and reported."""
+
+        def read_from(offset: int) -> Iterable[bytes]:
+            return self._objects.iter_range(message.bucket, message.key, offset, message.etag)
+
+        for offset, line in owned_lines(read_from, ByteRange(message.start, message.end)):
+            if not line.strip():
+                continue
+            counts.lines += 1
+            parsed = (segment_line if route.kind.is_segment else user_line)(line, route.kind)
+            if isinstance(parsed, str):
+                fail(offset, parsed)
+                continue
+            yield offset, parsed
+
+    def give_up(self, message: ChunkMessage, reason: str) -> Job:
+        """The chunk failed on its last allowed receive: record it on the job and say so."""
+        job = self._jobs.record_chunk_failure(
+            message.jobName, message.chunkId, f"chunk {message.chunkId}: {reason}"
+        )
+        logger.error("export chunk given up", extra={"job_name": job.jobName, "chunk": message.chunkId})
+        self._events.publish(EXPORT_COMPLETED, completed(job, EXPORT_FAILED, job.failureReason))
+        return job
+
+    def _finish_if_complete(self, job: Job) -> None:
+        """The chunk that completes the set moves the job on (also after failed chunks were re-driven):
+        to EXPORTED, or to the status where its destination goes on (the monitor advances it)."""
+        if job.status in (EXPORTING, EXPORT_FAILED) and job.chunks_finished and not job.chunksFailed:
+            try:
+                after = self.destination_for(self._routes.get(job.route)).after_last_chunk
+                if after == EXPORTED:
+                    finish(job, EXPORTED, self._jobs, self._events, self._clock)
+                else:
+                    moved = job.moved_to(after, self._clock(), importJobs=None, contactImport=None)
+                    self._jobs.save(moved, expected_status=job.status)
+                    logger.info("chunks written, destination goes on", extra={"job_name": job.jobName})
+            except JobConflictError:
+                logger.info("export finished by another worker", extra={"job_name": job.jobName})

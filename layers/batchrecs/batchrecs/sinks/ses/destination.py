@@ -1,0 +1,114 @@
+"""The SES destination: each chunk's users are staged as contacts; after the last chunk the job is
+IMPORTING and each monitor tick advances its SES import jobs (see ``contacts``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_lambda_powertools import Logger
+
+from batchrecs.clock import iso, utc_now
+from batchrecs.errors import BatchrecsError
+from batchrecs.export.progress import LineReport, report_key
+from batchrecs.export.reader import output_prefix
+from batchrecs.formats.output_lines import SegmentLine
+from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, IMPORTING, Job
+from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
+from batchrecs.ports import ObjectStore
+from batchrecs.routes.config import Route, SesDestination
+from batchrecs.sinks.ses.contacts import (
+    AddressBook,
+    ContactImporter,
+    ContactStager,
+    staged_prefix,
+    staged_tail,
+)
+
+logger = Logger(child=True)
+
+
+class SesContacts:
+    after_last_chunk = IMPORTING
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        importer: ContactImporter,
+        address_books: Callable[[SesDestination], AddressBook],
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._objects = objects
+        self._importer = importer
+        self._address_books = address_books
+        self._clock = clock
+
+    def write_chunk(self, work: ChunkWork) -> ChunkCounts:
+        """Stage the chunk's users as contacts (``exports/<job>/contacts/<chunk>.jsonl``, rewritten
+        whole by a redelivered chunk); segments without a topic are unusable lines."""
+        destination, message, counts = _ses(work.route), work.message, work.counts
+        context = {"route": work.route.name, "jobName": work.job_name, "generatedAt": iso(work.generated_at)}
+        missing = LineReport(self._objects, message.bucket, report_key(message, "missing-addresses"))
+        out = self._objects.writer(
+            message.bucket, f"{staged_prefix(work.job_name)}{message.chunkId}.jsonl", "application/x-ndjson"
+        )
+        stager = ContactStager(
+            self._address_books(destination), out, lambda user: missing.add({"userId": user})
+        )
+        try:
+            for offset, parsed in work.lines:
+                if isinstance(parsed, SegmentLine):
+                    topic = (destination.segmentTopics or {}).get(parsed.segment)
+                    if topic is None:
+                        work.fail(
+                            offset, f"segment {parsed.segment!r} has no topic in the route's segmentTopics"
+                        )
+                        continue
+                    tail = staged_tail([topic], {**context, "segments": [parsed.segment]})
+                    for user in parsed.users():
+                        stager.add(user, tail)
+                else:
+                    scores = {"scores": [float(text) for text in parsed.scores]} if parsed.scores else {}
+                    attributes = {**context, "items": parsed.items, **scores}
+                    stager.add(parsed.key, staged_tail([destination.topic or ""], attributes))
+            stager.flush()
+            out.close()
+        except BaseException:
+            out.abort()
+            missing.abort()
+            raise
+        missing.close()
+        counts.written = counts.lines - counts.failed
+        counts.records, counts.missing = stager.counts.contacts, stager.counts.missing
+        return counts
+
+    def advance(self, job: Job, route: Route) -> Advance:
+        """Start the export's import jobs, or finish it once they have ended.
+
+        Started imports are recorded on the job by the caller; if that save is lost the next tick starts
+        them again, which imports the same contacts again (a PUT of the same data).
+        """
+        destination = _ses(route)
+        if not job.outputPath:
+            raise BatchrecsError(f"job {job.jobName} has no output path")
+        bucket = output_prefix(job.outputPath)[0]
+        if job.importJobs is None:
+            plan = self._importer.prepare(bucket, job.jobName, destination)
+            job_ids = self._importer.start(bucket, plan.files, destination)
+            job = job.model_copy(
+                update={"importJobs": job_ids, "contactImport": plan.counts, "updatedAt": self._clock()}
+            )
+            logger.info("contact imports started", extra={"job_name": job.jobName, **plan.counts})
+            if job_ids:
+                return Advance(job)
+        result = self._importer.poll(job.importJobs or [])
+        if result is None:
+            return Advance(job)
+        failure = result.pop("failure")
+        ended = job.model_copy(update={"contactImport": {**(job.contactImport or {}), **result}})
+        return Advance(ended, EXPORT_FAILED if failure else EXPORTED, failure)
+
+
+def _ses(route: Route) -> SesDestination:
+    if not isinstance(route.destination, SesDestination):
+        raise BatchrecsError(f"route {route.name} no longer exports to SES")
+    return route.destination
