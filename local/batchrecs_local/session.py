@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 import urllib3
+from batchrecs import layout
+from batchrecs.jobs.model import CREATE_FAILED, EXPORT_FAILED, EXPORTED, REJECTED
 from boto3.dynamodb.types import TypeDeserializer
 
 from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
@@ -23,7 +25,7 @@ from batchrecs_local.personalize.emulator import Timings
 from batchrecs_local.runtime import LocalRuntime, wait_until
 from batchrecs_local.stack import ROOT, Stack, deploy
 
-FINAL_STATUSES = ("REJECTED", "CREATE FAILED", "EXPORTED", "EXPORT_FAILED")
+FINAL_STATUSES = (REJECTED, CREATE_FAILED, EXPORTED, EXPORT_FAILED)
 # The template's solution-version parameters, served locally by solution versions of these recipes.
 TEMPLATE_SOLUTIONS = {
     "UserPersonalizationSolutionVersionArn": "aws-user-personalization",
@@ -207,7 +209,7 @@ class LocalCloud:
         _write_jsonl(directory / "records.jsonl", self.records())
         _write_jsonl(directory / "jobs.jsonl", sorted(self.jobs(), key=lambda job: job["createdAt"]))
         _write_jsonl(directory / "contacts.jsonl", self.contacts())
-        for prefix in ("reports/", "rejected/"):
+        for prefix in (layout.REPORTS, layout.REJECTED):
             for key in self.keys(prefix):
                 target = directory / key
                 target.parent.mkdir(parents=True, exist_ok=True)

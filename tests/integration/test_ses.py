@@ -13,8 +13,9 @@ import pytest
 from batchrecs.aws.directory import DirectoryAddressBook
 from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.ses import SesContactLists
+from batchrecs.layout import staged_contacts_key
 from batchrecs.routes.config import DirectoryLookup, SesDestination
-from batchrecs.sinks.ses.contacts import ContactImporter, staged_prefix
+from batchrecs.sinks.ses.contacts import ContactImporter
 from batchrecs_local.endpoint import ACCOUNT, LocalEndpoint
 from batchrecs_local.personalize.emulator import Timings
 from botocore.exceptions import ClientError
@@ -218,7 +219,7 @@ def test_directory_lookup_reads_addresses_and_leaves_out_users_without_one(endpo
 
 def _stage(endpoint: LocalEndpoint, job: str, chunks: dict[str, list[dict[str, Any]]]) -> None:
     for chunk, rows in chunks.items():
-        _put_ndjson(endpoint, f"{staged_prefix(job)}{chunk}.jsonl", rows)
+        _put_ndjson(endpoint, staged_contacts_key(job, chunk), rows)
 
 
 def _export_contacts(

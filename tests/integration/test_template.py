@@ -6,6 +6,7 @@ A rule or pattern that is wrong in template.yaml fails here, not in production.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -155,3 +156,21 @@ def test_chunks_go_through_a_fifo_queue_only_the_planner_sends_to() -> None:
         if "sqs:SendMessage" in str(statement["Action"])
     }
     assert senders == {"ExportFunction": {"GetAtt": "ChunksQueue.Arn"}}
+
+
+def test_every_bucket_prefix_the_template_grants_is_one_of_the_layouts() -> None:
+    # Given every object ARN and s3:prefix condition in template.yaml's policies
+    from batchrecs import layout
+
+    text = json.dumps(TEMPLATE)
+    granted = set(re.findall(r"\$\{DataBucket\.Arn\}/([a-z-]+/)", text))
+    granted |= set(re.findall(r'"s3:prefix": \[?"([a-z-]+/)', text))
+    granted |= {
+        match
+        for group in re.findall(r'"s3:prefix": \[([^\]]*)\]', text)
+        for match in re.findall(r'"([a-z-]+/)', group)
+    }
+    # Then each names a prefix of the one bucket layout the code builds its keys with
+    assert granted, "no bucket prefixes found: the pattern no longer matches the template"
+    assert granted <= set(layout.PREFIXES), granted - set(layout.PREFIXES)
+    assert {"staged/", "output/", "ses-imports/", "exports/", "reports/", "input/", "rejected/"} <= granted

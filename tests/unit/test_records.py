@@ -111,3 +111,12 @@ def test_a_segment_line_of_100k_users_becomes_100k_records_in_rank_order() -> No
         keys.append(key)
     assert keys == [(user, "segments#i") for user in users]
     assert orjson.loads(last)["rank"] == {"N": "100000"} and orjson.loads(last)["pk"] == {"S": "user-99999"}
+
+
+def test_every_chunk_count_is_added_up_in_a_job_attribute() -> None:
+    # The counts a chunk reports, the job store's attributes and the Job model agree by construction
+    from batchrecs.jobs.model import Job
+    from batchrecs.jobs.progress import JOB_COUNTERS, ChunkCounts
+
+    assert set(ChunkCounts().to_json()) == set(JOB_COUNTERS)
+    assert set(JOB_COUNTERS.values()) <= set(Job.model_fields)

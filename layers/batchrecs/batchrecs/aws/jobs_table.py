@@ -11,7 +11,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from batchrecs.errors import JobConflictError
-from batchrecs.jobs.model import Inflight, Job
+from batchrecs.jobs.model import EXPORT_FAILED, Inflight, Job
+from batchrecs.jobs.progress import JOB_COUNTERS
 
 INFLIGHT_INDEX = "inflight-index"
 _serializer = TypeSerializer()
@@ -69,14 +70,7 @@ class DynamoDBJobStore:
             raise
 
     def record_chunk(self, job_name: str, chunk_id: str, counts: Mapping[str, int]) -> Job | None:
-        names = {
-            "lines": "exportLines",
-            "written": "exportWritten",
-            "failed": "exportFailed",
-            "records": "exportRecords",
-            "missing": "exportMissing",
-            "throttles": "exportThrottles",
-        }
+        names = JOB_COUNTERS
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -121,7 +115,7 @@ class DynamoDBJobStore:
             ExpressionAttributeValues={
                 ":chunk": {"SS": [chunk_id]},
                 ":id": {"S": chunk_id},
-                ":failed": {"S": "EXPORT_FAILED"},
+                ":failed": {"S": EXPORT_FAILED},
                 ":reason": {"S": reason[:1000]},
             },
             ReturnValues="ALL_NEW",

@@ -16,9 +16,9 @@ from batchrecs.clock import iso, utc_now
 from batchrecs.errors import ExportError, JobConflictError, JobNotFoundError
 from batchrecs.export.plan import ExportPlan
 from batchrecs.export.progress import finish
-from batchrecs.export.reader import OUT_SUFFIX, output_prefix
 from batchrecs.formats.events import JobStateChange
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
+from batchrecs.layout import OUT_SUFFIX, output_prefix
 from batchrecs.ports import ChunkQueue, EventPublisher, JobStore, ObjectStore
 from batchrecs.routes.config import RoutesConfig
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from batchrecs.export.reader import output_prefix
+from batchrecs import layout
 from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompleted
 from batchrecs.jobs.model import Job
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, ObjectWriter
@@ -35,21 +35,23 @@ def finish(
 
 def export_counts(job: Job) -> dict[str, Any]:
     failed = job.exportFailed or 0
-    bucket = output_prefix(job.outputPath)[0] if job.outputPath else None
+    bucket = layout.output_prefix(job.outputPath)[0] if job.outputPath else None
     counts: dict[str, Any] = {
         "lines": job.exportLines or 0,
         "linesWritten": job.exportWritten or 0,
         "linesFailed": failed,
         "recordsWritten": job.exportRecords or 0,
         "chunks": job.chunksTotal or 0,
-        "errorsReport": f"s3://{bucket}/reports/{job.jobName}/errors/" if failed and bucket else None,
+        "errorsReport": layout.chunk_reports_url(bucket, job.jobName, "errors")
+        if failed and bucket
+        else None,
         "throttles": job.exportThrottles or 0,
     }
     if job.contactImport is not None:  # an SES export: what its import jobs did
         missing = job.exportMissing or 0
         counts["usersWithoutAddress"] = missing
         counts["missingAddressesReport"] = (
-            f"s3://{bucket}/reports/{job.jobName}/missing-addresses/" if missing and bucket else None
+            layout.chunk_reports_url(bucket, job.jobName, "missing-addresses") if missing and bucket else None
         )
         counts["contacts"] = {key: value for key, value in job.contactImport.items() if key != "failure"}
     return counts
@@ -75,7 +77,7 @@ def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
 
 
 def report_key(message: ChunkMessage, report: str) -> str:
-    return f"reports/{message.jobName}/{report}/{message.chunkId}.jsonl"
+    return layout.chunk_report_key(message.jobName, report, message.chunkId)
 
 
 class LineReport:

@@ -14,6 +14,16 @@ from batchrecs.formats.output_lines import OutLine, SegmentLine
 from batchrecs.jobs.model import Job
 from batchrecs.routes.config import Route
 
+# A chunk's counts, by name, and the job attribute each is added up in (once per chunk).
+JOB_COUNTERS = {
+    "lines": "exportLines",
+    "written": "exportWritten",
+    "failed": "exportFailed",
+    "records": "exportRecords",
+    "missing": "exportMissing",
+    "throttles": "exportThrottles",
+}
+
 
 @dataclass
 class ChunkCounts:
@@ -26,14 +36,8 @@ class ChunkCounts:
     throttles: int = 0  # throttled BatchWriteItem calls (items retried until stored): added up on the job
 
     def to_json(self) -> dict[str, int]:
-        return {
-            "lines": self.lines,
-            "written": self.written,
-            "failed": self.failed,
-            "records": self.records,
-            "missing": self.missing,
-            "throttles": self.throttles,
-        }
+        """The counts the job adds up (``JOB_COUNTERS``); ``retries`` are only logged."""
+        return {name: getattr(self, name) for name in JOB_COUNTERS}
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from batchrecs import layout
 from batchrecs.clock import utc_now
 from batchrecs.errors import UnknownRouteError
 from batchrecs.formats.input_lines import Problem
@@ -21,9 +22,6 @@ from batchrecs.submit.request import build_request
 from batchrecs.submit.validation import MAX_INPUT_BYTES, ValidationResult, validate_upload
 
 logger = Logger(child=True)
-
-INPUT_PREFIX = "input/"
-UNROUTED = "_unrouted"
 
 
 @dataclass(frozen=True)
@@ -38,9 +36,7 @@ class Upload:
     @property
     def route_and_name(self) -> tuple[str, str]:
         """``input/<route>/<name>`` -> (route, name); a file directly under ``input/`` has no route."""
-        rest = self.key.removeprefix(INPUT_PREFIX)
-        route, _, name = rest.partition("/")
-        return (route, name) if name else ("", rest)
+        return layout.route_and_name(self.key)
 
 
 class Submitter:
@@ -64,7 +60,7 @@ class Submitter:
 
     def handle(self, upload: Upload) -> Job | None:
         """Validate and submit one upload; a redelivered event returns the job already recorded."""
-        if not upload.key.startswith(INPUT_PREFIX) or upload.key.endswith("/"):
+        if not upload.key.startswith(layout.INPUT) or upload.key.endswith("/"):
             logger.warning("ignored object outside input/ or folder marker", extra={"key": upload.key})
             return None
         route_name, name = upload.route_and_name
@@ -95,7 +91,7 @@ class Submitter:
         return self._validate_and_start(job, route, upload, name)
 
     def _validate_and_start(self, job: Job, route: Route, upload: Upload, name: str) -> Job:
-        staged_key = f"staged/{route.name}/{job.jobName}/{file_stem(name)}.jsonl"
+        staged_key = layout.staged_key(route.name, job.jobName, file_stem(name))
         staged = self._objects.writer(upload.bucket, staged_key, "application/x-ndjson")
         try:
             result = validate_upload(
@@ -119,9 +115,9 @@ class Submitter:
         staged.close()
         report_key = None
         if result.totals.invalid or result.totals.duplicates:
-            report_key = f"reports/{job.jobName}/validation.json"
+            report_key = layout.validation_report_key(job.jobName)
             self._objects.put_json(upload.bucket, report_key, result.report(**context))
-        output_path = f"s3://{upload.bucket}/output/{route.name}/{job.jobName}/"
+        output_path = layout.output_path(upload.bucket, route.name, job.jobName)
         request = build_request(
             route, job.jobName, f"s3://{upload.bucket}/{staged_key}", output_path, self._role_arn
         )
@@ -145,7 +141,7 @@ class Submitter:
     def _reject(
         self, job: Job, name: str, report: dict[str, Any], reason: str, result: ValidationResult | None = None
     ) -> Job:
-        report_key = f"rejected/{job.route or UNROUTED}/{name}.report.json"
+        report_key = layout.rejected_report_key(job.route, name)
         self._objects.put_json(
             job.sourceBucket,
             report_key,

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from batchrecs import layout
 from batchrecs.formats.lines import iter_lines
 from batchrecs.ports import ObjectStore, ObjectWriter
 from batchrecs.routes.config import IdIsAddress, SesDestination
@@ -33,14 +34,6 @@ from batchrecs.routes.config import IdIsAddress, SesDestination
 LOOKUP_BATCH = 100  # BatchGetItem reads at most 100 keys
 OPT_IN, OPT_OUT = "OPT_IN", "OPT_OUT"
 IMPORT_DONE = {"COMPLETED", "FAILED", "CANCELLED"}  # SES import job statuses that are final
-
-
-def staged_prefix(job_name: str) -> str:
-    return f"exports/{job_name}/contacts/"
-
-
-def imports_prefix(job_name: str) -> str:
-    return f"ses-imports/{job_name}/"
 
 
 class AddressBook(Protocol):
@@ -192,7 +185,8 @@ class ContactImporter:
         and segments accumulate (a user in several segments of a job)."""
         wanted: dict[str, list[Any]] = {}
         for key in sorted(
-            self._objects.list_keys(bucket, staged_prefix(job_name), ".jsonl"), key=_chunk_order
+            self._objects.list_keys(bucket, layout.staged_contacts_prefix(job_name), ".jsonl"),
+            key=_chunk_order,
         ):
             for line in iter_lines(self._objects.iter_chunks(bucket, key)):
                 record = orjson.loads(line)
@@ -256,7 +250,7 @@ class ContactImporter:
                 if writer is None or in_file >= per_file:
                     if writer is not None:
                         writer.close()
-                    files.append(f"{imports_prefix(job_name)}contacts-{len(files) + 1:04d}.jsonl")
+                    files.append(layout.contact_import_key(job_name, len(files) + 1))
                     writer = self._objects.writer(bucket, files[-1], "application/x-ndjson")
                     in_file = 0
                 writer.write(record)

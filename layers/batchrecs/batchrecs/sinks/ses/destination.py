@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
+from batchrecs import layout
 from batchrecs.clock import iso, utc_now
 from batchrecs.errors import BatchrecsError
 from batchrecs.export.progress import LineReport, report_key
-from batchrecs.export.reader import output_prefix
 from batchrecs.formats.output_lines import SegmentLine
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, IMPORTING, Job
 from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
@@ -20,7 +20,6 @@ from batchrecs.sinks.ses.contacts import (
     AddressBook,
     ContactImporter,
     ContactStager,
-    staged_prefix,
     staged_tail,
 )
 
@@ -49,7 +48,7 @@ class SesContacts:
         context = {"route": work.route.name, "jobName": work.job_name, "generatedAt": iso(work.generated_at)}
         missing = LineReport(self._objects, message.bucket, report_key(message, "missing-addresses"))
         out = self._objects.writer(
-            message.bucket, f"{staged_prefix(work.job_name)}{message.chunkId}.jsonl", "application/x-ndjson"
+            message.bucket, layout.staged_contacts_key(work.job_name, message.chunkId), "application/x-ndjson"
         )
         stager = ContactStager(
             self._address_books(destination), out, lambda user: missing.add({"userId": user})
@@ -90,7 +89,7 @@ class SesContacts:
         destination = _ses(route)
         if not job.outputPath:
             raise BatchrecsError(f"job {job.jobName} has no output path")
-        bucket = output_prefix(job.outputPath)[0]
+        bucket = layout.output_prefix(job.outputPath)[0]
         if job.importJobs is None:
             plan = self._importer.prepare(bucket, job.jobName, destination)
             job_ids = self._importer.start(bucket, plan.files, destination)

@@ -1,0 +1,84 @@
+"""The data bucket's layout: every key batchrecs reads or writes is built here.
+
+    input/<route>/<file>                          uploads (never changed)
+    staged/<route>/<job>/<stem>.jsonl             the canonical JSON Lines a job reads
+    output/<route>/<job>/<file>.out               Personalize's output
+    rejected/<route>/<file>.report.json           why an upload was rejected
+    reports/<job>/validation.json                 skipped lines and duplicates of a submitted file
+    reports/<job>/<report>/<chunk>.jsonl          per chunk: errors, missing-addresses
+    exports/<job>/contacts/<chunk>.jsonl          SES routes: the contacts a chunk staged
+    ses-imports/<job>/contacts-NNNN.jsonl         SES routes: the import files
+
+template.yaml grants each function and service exactly these prefixes (a test checks that its IAM
+resources name no other).
+"""
+
+from __future__ import annotations
+
+INPUT = "input/"
+STAGED = "staged/"
+OUTPUT = "output/"
+REJECTED = "rejected/"
+REPORTS = "reports/"
+EXPORTS = "exports/"
+SES_IMPORTS = "ses-imports/"
+PREFIXES = (INPUT, STAGED, OUTPUT, REJECTED, REPORTS, EXPORTS, SES_IMPORTS)
+
+OUT_SUFFIX = ".out"
+UNROUTED = "_unrouted"  # rejected files directly under input/ (no route folder)
+
+
+def route_and_name(key: str) -> tuple[str, str]:
+    """``input/<route>/<name>`` -> (route, name); a file directly under ``input/`` has no route."""
+    rest = key.removeprefix(INPUT)
+    route, _, name = rest.partition("/")
+    return (route, name) if name else ("", rest)
+
+
+def staged_key(route: str, job_name: str, stem: str) -> str:
+    return f"{STAGED}{route}/{job_name}/{stem}.jsonl"
+
+
+def output_path(bucket: str, route: str, job_name: str) -> str:
+    return f"s3://{bucket}/{OUTPUT}{route}/{job_name}/"
+
+
+def output_prefix(output_path: str) -> tuple[str, str]:
+    """``s3://bucket/output/route/job/`` -> (bucket, ``output/route/job/``)."""
+    if not output_path.startswith("s3://"):
+        raise ValueError(f"not an s3:// path: {output_path}")
+    bucket, _, prefix = output_path.removeprefix("s3://").partition("/")
+    return bucket, prefix
+
+
+def rejected_report_key(route: str, name: str) -> str:
+    return f"{REJECTED}{route or UNROUTED}/{name}.report.json"
+
+
+def validation_report_key(job_name: str) -> str:
+    return f"{REPORTS}{job_name}/validation.json"
+
+
+def chunk_report_key(job_name: str, report: str, chunk_id: str) -> str:
+    return f"{REPORTS}{job_name}/{report}/{chunk_id}.jsonl"
+
+
+def chunk_reports_url(bucket: str, job_name: str, report: str) -> str:
+    """Where a job's per-chunk ``report`` files are (``errors``, ``missing-addresses``)."""
+    return f"s3://{bucket}/{REPORTS}{job_name}/{report}/"
+
+
+def staged_contacts_prefix(job_name: str) -> str:
+    return f"{EXPORTS}{job_name}/contacts/"
+
+
+def staged_contacts_key(job_name: str, chunk_id: str) -> str:
+    return f"{staged_contacts_prefix(job_name)}{chunk_id}.jsonl"
+
+
+def contact_imports_prefix(job_name: str) -> str:
+    return f"{SES_IMPORTS}{job_name}/"
+
+
+def contact_import_key(job_name: str, number: int) -> str:
+    return f"{contact_imports_prefix(job_name)}contacts-{number:04d}.jsonl"
