@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 from batchrecs.compose import destinations
-from batchrecs.errors import JobConflictError
 from batchrecs.jobs.model import IMPORTING, Job
 from batchrecs.monitor.service import Monitor, MonitorError
 from batchrecs.routes.config import parse_routes
 from batchrecs.sinks.dynamodb.destination import DynamoDBRecords
 from batchrecs.sinks.ses.contacts import ImportPlan
 from batchrecs.sinks.ses.destination import SesContacts
+
+from tests.fakes import FakeEvents, FakeJobStore
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
 ROUTES = parse_routes(
@@ -30,29 +31,6 @@ routes:
 """,
     {},
 )
-
-
-class Jobs:
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.saves = 0
-
-    def inflight(self, state: str) -> list[Job]:
-        return [self.job] if self.job.inflight == state else []
-
-    def save(self, job: Job, expected_status: str) -> None:
-        if self.job.status != expected_status:
-            raise JobConflictError("changed")
-        self.job = job
-        self.saves += 1
-
-
-class Events:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, detail_type: str, detail: Any) -> None:
-        self.published.append((detail_type, detail.model_dump()))
 
 
 class Importer:
@@ -100,14 +78,19 @@ def _importing(route: str = "weekly") -> Job:
     )
 
 
-def _monitor(jobs: Jobs, events: Events, importer: Importer) -> Monitor:
+def _the(jobs: FakeJobStore) -> Job:
+    [job] = jobs.jobs.values()
+    return job
+
+
+def _monitor(jobs: FakeJobStore, events: FakeEvents, importer: Importer) -> Monitor:
     ses = SesContacts(objects=None, importer=importer, address_books=None)  # type: ignore[arg-type]
     destination_for = destinations(dynamodb=lambda: DynamoDBRecords(lambda route: None), ses=lambda: ses)  # type: ignore[arg-type,return-value]
     return Monitor(jobs, personalize=None, events=events, routes=ROUTES, destination_for=destination_for)  # type: ignore[arg-type]
 
 
 def test_imports_start_once_and_the_export_finishes_once_they_end() -> None:
-    jobs, events = Jobs(_importing()), Events()
+    jobs, events = FakeJobStore(_importing()), FakeEvents()
     done = {"contactsImported": 11, "contactsFailed": 1, "importJobsFailed": 0, "failure": None}
     importer = Importer(["a.jsonl", "b.jsonl"], [None, dict(done)])
     monitor = _monitor(jobs, events, importer)
@@ -117,7 +100,7 @@ def test_imports_start_once_and_the_export_finishes_once_they_end() -> None:
     assert importer.prepared == 1 and importer.started == ["job-a.jsonl", "job-b.jsonl"]
     assert [summary.importing for summary in summaries] == [1, 1, 1]
     # And the job is EXPORTED with the counts, and the completion event was published once
-    job = jobs.job
+    job = _the(jobs)
     assert (job.status, job.inflight, job.importJobs) == ("EXPORTED", None, ["job-a.jsonl", "job-b.jsonl"])
     assert job.export is not None
     assert job.export["contacts"] == {
@@ -141,7 +124,7 @@ def test_imports_start_once_and_the_export_finishes_once_they_end() -> None:
 
 
 def test_a_failed_import_job_fails_the_export_with_its_reason() -> None:
-    jobs, events = Jobs(_importing()), Events()
+    jobs, events = FakeJobStore(_importing()), FakeEvents()
     failed = {
         "contactsImported": 0,
         "contactsFailed": 0,
@@ -151,21 +134,21 @@ def test_a_failed_import_job_fails_the_export_with_its_reason() -> None:
     monitor = _monitor(jobs, events, Importer(["a.jsonl"], [failed]))
     monitor.tick()
     monitor.tick()
-    assert (jobs.job.status, jobs.job.failureReason) == ("EXPORT_FAILED", "job-a.jsonl: bad file")
+    assert (_the(jobs).status, _the(jobs).failureReason) == ("EXPORT_FAILED", "job-a.jsonl: bad file")
     assert events.published[0][1]["status"] == "EXPORT_FAILED"
 
 
 def test_an_export_without_contacts_finishes_without_import_jobs() -> None:
-    jobs, events = Jobs(_importing()), Events()
+    jobs, events = FakeJobStore(_importing()), FakeEvents()
     empty = {"contactsImported": 0, "contactsFailed": 0, "importJobsFailed": 0, "failure": None}
     importer = Importer([], [empty])
     _monitor(jobs, events, importer).tick()
-    assert (jobs.job.status, importer.started) == ("EXPORTED", [])
+    assert (_the(jobs).status, importer.started) == ("EXPORTED", [])
     assert len(events.published) == 1
 
 
 def test_an_importing_job_of_a_route_that_is_no_longer_ses_is_reported() -> None:
-    jobs, events = Jobs(_importing(route="home")), Events()
+    jobs, events = FakeJobStore(_importing(route="home")), FakeEvents()
     with pytest.raises(MonitorError, match="now exports to DynamoDB, which has no step after the chunks"):
         _monitor(jobs, events, Importer([], [])).tick()
-    assert jobs.job.status == IMPORTING and not events.published
+    assert _the(jobs).status == IMPORTING and not events.published

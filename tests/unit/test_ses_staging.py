@@ -3,7 +3,7 @@ without an address counted and reported, and the job moved on to IMPORTING once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -12,6 +12,8 @@ from batchrecs.formats.events import ChunkMessage
 from batchrecs.jobs.model import EXPORTING, Job
 from batchrecs.routes.config import parse_routes
 from batchrecs.sinks.ses.destination import SesContacts
+
+from tests.fakes import FakeEvents, FakeJobStore, FakeObjects
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
 ROUTES = parse_routes(
@@ -42,57 +44,6 @@ OUT = b"".join(
 )
 
 
-class Writer:
-    def __init__(self, store: dict[str, bytes], key: str) -> None:
-        self.store, self.key, self.data, self.bytes_written = store, key, b"", 0
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def close(self) -> None:
-        self.store[self.key] = self.data
-
-    def abort(self) -> None:
-        pass
-
-
-class Objects:
-    def __init__(self) -> None:
-        self.store: dict[str, bytes] = {}
-
-    def iter_range(self, bucket: str, key: str, start: int, if_match: str) -> Iterator[bytes]:
-        yield OUT[start:]
-
-    def writer(self, bucket: str, key: str, content_type: str) -> Writer:
-        return Writer(self.store, key)
-
-
-class Jobs:
-    def __init__(self, job: Job) -> None:
-        self.job = job
-
-    def get(self, name: str) -> Job:
-        return self.job
-
-    def record_chunk(self, name: str, chunk: str, counts: Mapping[str, int]) -> Job | None:
-        if chunk in (self.job.chunksDone or set()):
-            return None
-        self.job = self.job.model_copy(
-            update={
-                "chunksDone": {*(self.job.chunksDone or set()), chunk},
-                "exportLines": counts["lines"],
-                "exportFailed": counts["failed"],
-                "exportRecords": counts["records"],
-                "exportMissing": counts["missing"],
-            }
-        )
-        return self.job
-
-    def save(self, job: Job, expected_status: str) -> None:
-        assert self.job.status == expected_status
-        self.job = job
-
-
 class Ids:
     def addresses(self, user_ids: Sequence[str]) -> Mapping[str, str]:
         return {user: user for user in user_ids if "@" in user}
@@ -113,7 +64,8 @@ def test_segment_users_are_staged_under_their_segments_topic() -> None:
         outputPath="s3://data/output/new-arrivals/arrivals-1/",
         chunksTotal=1,
     )
-    jobs, objects, events = Jobs(job), Objects(), []
+    jobs, objects, events = FakeJobStore(job), FakeObjects(), FakeEvents()
+    objects.put("data", "output/x.out", OUT)
 
     def only_ses(route: Any) -> Any:
         assert route.destination.type == "ses", "an SES route writes no DynamoDB records"
@@ -125,7 +77,7 @@ def test_segment_users_are_staged_under_their_segments_topic() -> None:
         chunkId="0.0",
         bucket="data",
         key="output/x.out",
-        etag="e",
+        etag=objects.etag("data", "output/x.out"),
         start=0,
         end=len(OUT),
         generatedAt=now,
@@ -135,7 +87,8 @@ def test_segment_users_are_staged_under_their_segments_topic() -> None:
     assert counts is not None
     assert (counts.lines, counts.written, counts.failed, counts.records, counts.missing) == (3, 2, 1, 3, 1)
     staged = [
-        orjson.loads(line) for line in objects.store["exports/arrivals-1/contacts/0.0.jsonl"].splitlines()
+        orjson.loads(line)
+        for line in objects.read("data", "exports/arrivals-1/contacts/0.0.jsonl").splitlines()
     ]
     assert [(row["emailAddress"], row["topics"], row["attributes"]["segments"]) for row in staged] == [
         ("a@example.com", ["arrivals"], ["item-1"]),
@@ -143,13 +96,18 @@ def test_segment_users_are_staged_under_their_segments_topic() -> None:
         ("a@example.com", ["deals"], ["item-2"]),
     ]
     [error] = [
-        orjson.loads(line) for line in objects.store["reports/arrivals-1/errors/0.0.jsonl"].splitlines()
+        orjson.loads(line)
+        for line in objects.read("data", "reports/arrivals-1/errors/0.0.jsonl").splitlines()
     ]
     assert "'item-9' has no topic" in error["reason"] and error["offset"] == OUT.index(
         b'{"input":{"itemId":"item-9"'
     )
-    missing = objects.store["reports/arrivals-1/missing-addresses/0.0.jsonl"]
+    missing = objects.read("data", "reports/arrivals-1/missing-addresses/0.0.jsonl")
     assert [orjson.loads(line) for line in missing.splitlines()] == [{"userId": "42"}]
     # And the job waits for its import (no completion event yet); a redelivery changes nothing
-    assert jobs.job.status == "IMPORTING" and jobs.job.inflight == "IMPORTING" and events == []
-    assert exporter.handle(message) is None and jobs.job.status == "IMPORTING"
+    assert (
+        jobs.jobs["arrivals-1"].status == "IMPORTING"
+        and jobs.jobs["arrivals-1"].inflight == "IMPORTING"
+        and events.published == []
+    )
+    assert exporter.handle(message) is None and jobs.jobs["arrivals-1"].status == "IMPORTING"
