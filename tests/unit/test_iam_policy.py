@@ -16,6 +16,10 @@ def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
+def _allow(action: str, resource: str = "*", **condition: dict[str, Any]) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, "Condition": condition}
+
+
 PLANNER = _policy(
     {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": TABLE},
     {
@@ -87,12 +91,7 @@ def test_a_resource_wildcard_stays_case_sensitive() -> None:
 
 def test_arn_like_matches_each_part_of_the_arn_on_its_own() -> None:
     policy = _policy(
-        {
-            "Effect": "Allow",
-            "Action": "sts:AssumeRole",
-            "Resource": "*",
-            "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:personalize:*:123456789012:batch-*"}},
-        }
+        _allow("sts:AssumeRole", ArnLike={"aws:SourceArn": "arn:aws:personalize:*:123456789012:batch-*"})
     )
     ours = "arn:aws:personalize:us-east-1:123456789012:batch-inference-job/home-1"
     theirs = "arn:aws:personalize:us-east-1:999999999999:batch-inference-job/home-1"
@@ -109,15 +108,11 @@ def test_arn_like_matches_each_part_of_the_arn_on_its_own() -> None:
 
 def test_missing_keys_make_negated_and_if_exists_operators_true() -> None:
     policy = _policy(
-        {
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": "*",
-            "Condition": {
-                "StringNotEquals": {"aws:SourceAccount": "999999999999"},
-                "StringEqualsIfExists": {"s3:prefix": "staged/"},
-            },
-        }
+        _allow(
+            "s3:GetObject",
+            StringNotEquals={"aws:SourceAccount": "999999999999"},
+            StringEqualsIfExists={"s3:prefix": "staged/"},
+        )
     )
     assert evaluate(policy, Request("s3:GetObject", f"{BUCKET}/x")) is Decision.ALLOW
     other = Request("s3:GetObject", f"{BUCKET}/x", {"aws:SourceAccount": "999999999999"})
@@ -125,15 +120,10 @@ def test_missing_keys_make_negated_and_if_exists_operators_true() -> None:
 
 
 def test_pass_role_needs_the_passed_to_service_condition() -> None:
-    policy = _policy(
-        {
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": "arn:aws:iam::123456789012:role/personalize",
-            "Condition": {"StringEquals": {"iam:PassedToService": "personalize.amazonaws.com"}},
-        }
-    )
     role = "arn:aws:iam::123456789012:role/personalize"
+    policy = _policy(
+        _allow("iam:PassRole", role, StringEquals={"iam:PassedToService": "personalize.amazonaws.com"})
+    )
     to_personalize = Request("iam:PassRole", role, {"iam:PassedToService": "personalize.amazonaws.com"})
     to_lambda = Request("iam:PassRole", role, {"iam:PassedToService": "lambda.amazonaws.com"})
     assert evaluate(policy, to_personalize) is Decision.ALLOW
