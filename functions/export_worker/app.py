@@ -2,19 +2,17 @@
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchrecs.compose import chunk_exporter
-from batchrecs.formats.events import ChunkMessage
+from batchrecs.formats.events import ChunkRecord
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 # The chunks queue is FIFO; chunks are independent, so a failed one only holds back its own group
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor = SqsFifoPartialProcessor(model=ChunkRecord, skip_group_on_error=True)
 
 
-def export_chunk(record: SQSRecord) -> None:
-    message = ChunkMessage.model_validate_json(record.body)
-    chunk_exporter().handle_delivery(message, int(record.attributes.approximate_receive_count))
+def export_chunk(record: ChunkRecord) -> None:
+    chunk_exporter().handle_delivery(record.body, int(record.attributes.ApproximateReceiveCount))
 
 
 @logger.inject_lambda_context

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsRecordModel
+from pydantic import BaseModel, ConfigDict, Json
 
 SOURCE = "batchrecs"
 JOB_STATE_CHANGE = "Batch Job State Change"
@@ -66,3 +66,9 @@ class ChunkMessage(BaseModel):
     # The chunks queue is FIFO: SQS hands out one message of a group at a time. A route with
     # maxExportWorkers N spreads its chunks over N groups; other chunks each have their own.
     group: str | None = None
+
+
+class ChunkRecord(SqsRecordModel):
+    """A chunks-queue record as the export worker receives it: the body is a ``ChunkMessage``."""
+
+    body: Json[ChunkMessage]
