@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 SAMPLES = ROOT / "samples"
-FUNCTIONS = {"submitfunction", "monitorfunction", "exportfunction", "exportworkerfunction"}
+FUNCTIONS = {"submitfunction", "monitorfunction", "exportplannerfunction", "exportworkerfunction"}
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ PHYSICAL = {
 HANDLERS = {  # functions/<name> -> the template's function
     "submit": "SubmitFunction",
     "monitor": "MonitorFunction",
-    "export": "ExportFunction",
+    "export_planner": "ExportPlannerFunction",
     "export_worker": "ExportWorkerFunction",
 }
 
@@ -234,7 +234,7 @@ def invoke(monkeypatch: pytest.MonkeyPatch, personalize: tuple[Any, Stubber]) ->
     builders = {
         "submit": ("submitter", lambda: compose.build_submitter(SubmitSettings(), client)),  # type: ignore[call-arg]
         "monitor": ("monitor", lambda: compose.build_monitor(MonitorSettings(), client)),  # type: ignore[call-arg]
-        "export": ("planner", lambda: compose.build_planner(ExportSettings())),  # type: ignore[call-arg]
+        "export_planner": ("planner", lambda: compose.build_planner(ExportSettings())),  # type: ignore[call-arg]
         "export_worker": (
             "chunk_exporter",
             lambda: compose.build_chunk_exporter(ExportWorkerSettings()),  # type: ignore[call-arg]

@@ -74,7 +74,7 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
     cloud.put(key, out)
     cloud.put(f"output/home/{name}/_SUCCESS", b"")  # not a .out file: not read
     # When the planner gets the ACTIVE event and the workers get its chunks
-    planned = invoke("export", event)
+    planned = invoke("export_planner", event)
     assert planned["status"] == "EXPORTING"
     assert planned["chunks"] == -(-len(out) // 512)
     assert planned["chunks"] > 3
@@ -143,8 +143,8 @@ def test_redelivered_events_and_chunks_do_not_double_count(cloud: Cloud, persona
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
-    first = invoke("export", event)
-    second = invoke("export", event)
+    first = invoke("export_planner", event)
+    second = invoke("export_planner", event)
     assert first["chunks"] == second["chunks"]
     # When the workers get every message
     _drain(cloud, invoke)
@@ -155,7 +155,7 @@ def test_redelivered_events_and_chunks_do_not_double_count(cloud: Cloud, persona
     assert len(cloud.records()) == 3
     assert len(cloud.published()) == 1
     # And an ACTIVE event after the export is a no-op
-    assert invoke("export", event)["status"] == "EXPORTED"
+    assert invoke("export_planner", event)["status"] == "EXPORTED"
 
 
 def test_export_started_before_the_monitor_saved_active_still_runs(cloud: Cloud, personalize, invoke) -> None:
@@ -172,7 +172,7 @@ def test_export_started_before_the_monitor_saved_active_still_runs(cloud: Cloud,
     event = sample_event("job_state_change_active.json")
     event["detail"].update(jobName=name, outputPath=f"s3://batchrecs-data/output/home/{name}/")
     # When the export runs, Then it exports
-    invoke("export", event)
+    invoke("export_planner", event)
     _drain(cloud, invoke)
     assert _plain_job(cloud, name)["status"] == "EXPORTED"
 
@@ -181,7 +181,7 @@ def test_missing_output_fails_the_export_visibly(cloud: Cloud, personalize, invo
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     with pytest.raises(ExportError, match="no .out files"):
-        invoke("export", event)
+        invoke("export_planner", event)
     job = _plain_job(cloud, name)
     assert job["status"] == "EXPORT_FAILED"
     assert "no .out files" in job["failureReason"]
@@ -189,7 +189,7 @@ def test_missing_output_fails_the_export_visibly(cloud: Cloud, personalize, invo
     assert completed["detail"]["status"] == "EXPORT_FAILED"
     # And a retry after the output appears succeeds
     cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
-    invoke("export", event)
+    invoke("export_planner", event)
     _drain(cloud, invoke)
     assert _plain_job(cloud, name)["status"] == "EXPORTED"
 
@@ -200,7 +200,7 @@ def test_a_chunk_of_a_file_that_changed_fails_alone_and_is_retried(cloud: Cloud,
     name, event = _active_job(cloud, stubber, invoke)
     key = f"output/home/{name}/users.jsonl.out"
     cloud.put(key, SEED_OUT)
-    invoke("export", event)
+    invoke("export_planner", event)
     cloud.put(key, SEED_OUT + b"\n")
     # When a worker gets a batch of its chunks, Then the invocation fails (every record failed), so the
     # messages stay on the queue for a retry, and nothing was counted
@@ -232,7 +232,7 @@ def test_related_items_records_are_keyed_by_item(cloud: Cloud, personalize, invo
         kind="related-items",
         outputPath=f"s3://batchrecs-data/output/related/{name}/",
     )
-    invoke("export", event)
+    invoke("export_planner", event)
     _drain(cloud, invoke)
     records = cloud.records()
     assert set(records) == {("105", "related"), ("106", "related"), ("441", "related")}
@@ -251,7 +251,7 @@ def test_a_chunk_that_uses_up_its_retries_fails_the_job_until_redriven(
     name, event = _active_job(cloud, stubber, invoke)
     key = f"output/home/{name}/users.jsonl.out"
     cloud.put(key, SEED_OUT)
-    invoke("export", event)
+    invoke("export_planner", event)
     cloud.put(key, b"replaced\n")
     [message] = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
     chunk_id = orjson.loads(message["Body"])["chunkId"]
@@ -287,13 +287,13 @@ def test_an_active_event_redelivered_mid_export_only_resends(cloud: Cloud, perso
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
-    planned = invoke("export", event)
+    planned = invoke("export_planner", event)
     first = cloud.sqs.receive_message(QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1)["Messages"]
     invoke("export_worker", sqs_event(first))
     cloud.sqs.delete_message(QueueUrl=cloud.chunks_url, ReceiptHandle=first[0]["ReceiptHandle"])
     assert len(_plain_job(cloud, name)["chunksDone"]) == 1
     # When the ACTIVE event arrives again, Then the counted chunk is kept (the planner only resends)
-    again = invoke("export", event)
+    again = invoke("export_planner", event)
     assert (again["status"], again["chunks"]) == ("EXPORTING", planned["chunks"])
     assert len(_plain_job(cloud, name)["chunksDone"]) == 1
     # And the export ends with every line counted once
@@ -322,7 +322,7 @@ def _export_active(cloud: Cloud, invoke: Any, name: str, route: str, kind: str, 
     event["detail"].update(
         jobName=name, route=route, kind=kind, outputPath=f"s3://batchrecs-data/output/{route}/{name}/"
     )
-    invoke("export", event)
+    invoke("export_planner", event)
     _drain(cloud, invoke)
 
 
@@ -424,7 +424,7 @@ def test_two_jobs_of_a_route_limited_to_two_workers_never_run_more_than_two_chun
     chunks = 0
     for name, event in jobs:
         cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
-        chunks += invoke("export", event)["chunks"]
+        chunks += invoke("export_planner", event)["chunks"]
     assert chunks > 12 and _queued(cloud) == chunks  # every chunk is queued at once
     # When as many workers as the queue allows take chunks, round after round
     delivered, most = 0, 0
@@ -460,7 +460,7 @@ def test_a_given_up_chunk_frees_its_group_and_a_redrive_puts_it_back_in_it(
     name, event = _active_job(cloud, stubber, invoke)
     key = f"output/home/{name}/users.jsonl.out"
     cloud.put(key, MANY_USERS)
-    planned = invoke("export", event)
+    planned = invoke("export_planner", event)
     cloud.put(key, b"replaced\n")
     [message] = cloud.sqs.receive_message(
         QueueUrl=cloud.chunks_url, MaxNumberOfMessages=1, AttributeNames=["MessageGroupId"]
@@ -500,9 +500,9 @@ def test_an_active_event_repeated_within_five_minutes_queues_nothing_more(
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
     cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
-    planned = invoke("export", event)
+    planned = invoke("export_planner", event)
     # When the ACTIVE event arrives again, Then the FIFO queue drops the repeated chunk messages
-    assert invoke("export", event)["chunks"] == planned["chunks"] == _queued(cloud)
+    assert invoke("export_planner", event)["chunks"] == planned["chunks"] == _queued(cloud)
     # And the export ends with every line counted once
     _drain(cloud, invoke)
     job = _plain_job(cloud, name)
@@ -533,7 +533,7 @@ def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
     name, event = _active_job(cloud, stubber, invoke)
     cloud.put(f"output/home/{name}/users.jsonl.out", MANY_USERS)
     # When the export runs
-    invoke("export", event)
+    invoke("export_planner", event)
     _drain(cloud, invoke)
     # Then every record is stored, and the throttles are added up on the job and in the event
     assert len(throttled) == 3
@@ -550,7 +550,7 @@ def test_a_failed_chunk_in_a_batch_holds_back_only_its_own_group(cloud: Cloud, p
     jobs = [_active_job(cloud, stubber, invoke, f"input/home/users-{n}.jsonl") for n in (1, 2)]
     for name, event in jobs:
         cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
-        invoke("export", event)
+        invoke("export_planner", event)
     cloud.put(f"output/home/{jobs[0][0]}/users.jsonl.out", b"replaced\n")
     messages = cloud.sqs.receive_message(
         QueueUrl=cloud.chunks_url, MaxNumberOfMessages=10, AttributeNames=["MessageGroupId"]

@@ -59,7 +59,7 @@ def _received(cloud: Cloud, url: str) -> list[dict[str, Any]]:
 
 def test_export_rule_fires_only_on_active(cloud: Cloud) -> None:
     # Given the export function's rule from the template on the stack's bus
-    url = _tap(cloud, "export-rule", _pattern("ExportFunction", "JobActive", {}), BUS)
+    url = _tap(cloud, "export-rule", _pattern("ExportPlannerFunction", "JobActive", {}), BUS)
     publisher = EventBridgePublisher(BUS)
     # When the monitor publishes every kind of state change
     for status in ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"):
@@ -155,7 +155,7 @@ def test_chunks_go_through_a_fifo_queue_only_the_planner_sends_to() -> None:
         for statement in _statements(name).values()
         if "sqs:SendMessage" in str(statement["Action"])
     }
-    assert senders == {"ExportFunction": {"GetAtt": "ChunksQueue.Arn"}}
+    assert senders == {"ExportPlannerFunction": {"GetAtt": "ChunksQueue.Arn"}}
 
 
 def test_every_bucket_prefix_the_template_grants_is_one_of_the_layouts() -> None:

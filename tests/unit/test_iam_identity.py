@@ -21,8 +21,8 @@ def test_calls_are_signed_with_the_key_of_the_invocation_running_them() -> None:
     session = boto3.Session(region_name="us-east-1")  # as the fast writer makes its own session
     # Then outside an invocation the harness's key signs, inside one the function's
     assert _signing_key(session) == "testing"
-    with identity.acting_as(identity.function_key("ExportFunction")):
-        assert _signing_key(session) == "LOCALFNEXPORTFUNCTION"
+    with identity.acting_as(identity.function_key("ExportPlannerFunction")):
+        assert _signing_key(session) == "LOCALFNEXPORTPLANNERFUNCTION"
         # and a thread started with a copy of the invocation's context signs as the function too
         seen: list[str] = []
         thread = threading.Thread(
@@ -30,7 +30,7 @@ def test_calls_are_signed_with_the_key_of_the_invocation_running_them() -> None:
         )
         thread.start()
         thread.join()
-        assert seen == ["LOCALFNEXPORTFUNCTION"]
+        assert seen == ["LOCALFNEXPORTPLANNERFUNCTION"]
     assert _signing_key(session) == "testing"
 
 

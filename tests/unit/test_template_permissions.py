@@ -66,10 +66,10 @@ def _dynamodb(operation: str, table: str = "batchrecs-jobstable") -> HttpRequest
 def test_the_planner_may_update_the_job_it_plans(granted: tuple[Authorizer, local_stack.Stack]) -> None:
     # Given the template's planner role; When it records its chunk total (UpdateItem) - Then AWS allows it
     iam, _ = granted
-    assert iam.check(function_key("ExportFunction"), _dynamodb("UpdateItem")) is None
+    assert iam.check(function_key("ExportPlannerFunction"), _dynamodb("UpdateItem")) is None
     # and a table it has no business with stays out of reach
     denial = iam.check(
-        function_key("ExportFunction"), _dynamodb("UpdateItem", "batchrecs-recommendationstable")
+        function_key("ExportPlannerFunction"), _dynamodb("UpdateItem", "batchrecs-recommendationstable")
     )
     assert denial is not None and "dynamodb:UpdateItem" in denial.message()
 
@@ -157,7 +157,7 @@ def test_an_aws_managed_topic_key_makes_every_alert_undeliverable(tmp_path: Path
 def test_the_chunks_queue_refuses_plain_http(granted: tuple[Authorizer, local_stack.Stack]) -> None:
     # Given the planner's role, which may send chunks, and the queue's TLS-only policy
     iam, _ = granted
-    role = iam.role(f"arn:aws:iam::{ACCOUNT}:role/batchrecs-exportfunctionrole")
+    role = iam.role(f"arn:aws:iam::{ACCOUNT}:role/batchrecs-exportplannerfunctionrole")
     assert role is not None
     queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:batchrecs-chunks.fifo"
     policy = iam.resource_policy(queue)
@@ -185,7 +185,10 @@ def test_each_function_may_be_invoked_only_by_its_own_rule(
         return iam.check_service("events.amazonaws.com", None, [request], {"aws:SourceArn": rules + rule})
 
     # Then the planner takes events from its rule on the stack's bus, the monitor from its schedule
-    assert invoke("batchrecs-exportfunction", "batchrecs-bus/batchrecs-exportfunctionjobactive") is None
+    assert (
+        invoke("batchrecs-exportplannerfunction", "batchrecs-bus/batchrecs-exportplannerfunctionjobactive")
+        is None
+    )
     assert invoke("batchrecs-monitorfunction", "batchrecs-monitorfunctiontick") is None
     # and not from another rule
-    assert invoke("batchrecs-exportfunction", "batchrecs-monitorfunctiontick") is not None
+    assert invoke("batchrecs-exportplannerfunction", "batchrecs-monitorfunctiontick") is not None
