@@ -23,7 +23,7 @@ from batchrecs_local.iam import Authorizer, Denial
 from batchrecs_local.iam.requests import HttpRequest
 from batchrecs_local.personalize.emulator import TARGET_PREFIX, PersonalizeEmulator, Timings
 from batchrecs_local.personalize.recommender import Dataset, Recommender
-from batchrecs_local.ses import SesEmulator
+from batchrecs_local.ses.emulator import SesEmulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -31,7 +31,7 @@ class Result:
 
 def batchrecs(*args: str | Path, timeout: float = 240) -> Result:
     completed = subprocess.run(  # noqa: S603 - our own command with test arguments
-        [sys.executable, "-m", "batchrecs", *map(str, args)],
+        [sys.executable, "-m", "batchrecs_local", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -38,7 +38,7 @@ def _wait(predicate: Any, timeout: float = 60) -> Any:
 def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
     # Given the local cloud started in the foreground
     process = subprocess.Popen(  # noqa: S603 - our own command
-        [sys.executable, "-m", "batchrecs", "local", "up", "--json", "--port", str(_free_port())],
+        [sys.executable, "-m", "batchrecs_local", "local", "up", "--json", "--port", str(_free_port())],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

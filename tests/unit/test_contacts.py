@@ -11,10 +11,10 @@ from batchrecs.sinks.ses.contacts import (
     ContactImporter,
     ContactStager,
     IdAddressBook,
-    ImportStatus,
     is_address,
     staged_tail,
 )
+from batchrecs.sinks.ses.ports import ImportStatus
 
 
 class Directory:

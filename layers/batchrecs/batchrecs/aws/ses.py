@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from batchrecs.sinks.ses.contacts import ExistingContact, ImportStatus
+from batchrecs.sinks.ses.ports import ExistingContact, ImportStatus
 
 PAGE_SIZE = 1000
 

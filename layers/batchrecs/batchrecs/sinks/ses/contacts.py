@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -30,16 +30,11 @@ from batchrecs import layout
 from batchrecs.formats.lines import iter_lines
 from batchrecs.ports import ObjectStore, ObjectWriter
 from batchrecs.routes.config import IdIsAddress, SesDestination
+from batchrecs.sinks.ses.ports import AddressBook, ContactLists, ExistingContact
 
 LOOKUP_BATCH = 100  # BatchGetItem reads at most 100 keys
 OPT_IN, OPT_OUT = "OPT_IN", "OPT_OUT"
 IMPORT_DONE = {"COMPLETED", "FAILED", "CANCELLED"}  # SES import job statuses that are final
-
-
-class AddressBook(Protocol):
-    def addresses(self, user_ids: Sequence[str]) -> Mapping[str, str]:
-        """The e-mail address of each user id that has one (ids without one are left out)."""
-        ...
 
 
 class IdAddressBook:
@@ -52,31 +47,6 @@ class IdAddressBook:
 def is_address(value: str) -> bool:
     local, at, domain = value.rpartition("@")
     return bool(at and local and "." in domain) and not any(c.isspace() for c in value)
-
-
-@dataclass(frozen=True)
-class ExistingContact:
-    email: str
-    unsubscribe_all: bool
-    topics: Mapping[str, str]  # topic name -> OPT_IN | OPT_OUT (explicit preferences only)
-
-
-@dataclass(frozen=True)
-class ImportStatus:
-    status: str  # CREATED | PROCESSING | COMPLETED | FAILED | CANCELLED
-    processed: int
-    failed: int
-    failure: str | None = None
-
-
-class ContactLists(Protocol):
-    def contacts(self, contact_list: str) -> Iterator[ExistingContact]: ...
-
-    def start_import(self, contact_list: str, s3_url: str) -> str:
-        """Start an import job (PUT into the list) of the NDJSON file at ``s3_url``; return its id."""
-        ...
-
-    def import_status(self, job_id: str) -> ImportStatus: ...
 
 
 def address_book_for(destination: SesDestination, directory: Any) -> AddressBook:

@@ -16,12 +16,8 @@ from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, IMPORTING, Job
 from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import ObjectStore
 from batchrecs.routes.config import Route, SesDestination
-from batchrecs.sinks.ses.contacts import (
-    AddressBook,
-    ContactImporter,
-    ContactStager,
-    staged_tail,
-)
+from batchrecs.sinks.ses.contacts import ContactImporter, ContactStager, staged_tail
+from batchrecs.sinks.ses.ports import AddressBook
 
 logger = Logger(child=True)
 

@@ -1,0 +1,39 @@
+"""The SES destination's own ports: what it needs from the user directory and from SES (``batchrecs.aws``
+implements them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class AddressBook(Protocol):
+    def addresses(self, user_ids: Sequence[str]) -> Mapping[str, str]:
+        """The e-mail address of each user id that has one (ids without one are left out)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExistingContact:
+    email: str
+    unsubscribe_all: bool
+    topics: Mapping[str, str]  # topic name -> OPT_IN | OPT_OUT (explicit preferences only)
+
+
+@dataclass(frozen=True)
+class ImportStatus:
+    status: str  # CREATED | PROCESSING | COMPLETED | FAILED | CANCELLED
+    processed: int
+    failed: int
+    failure: str | None = None
+
+
+class ContactLists(Protocol):
+    def contacts(self, contact_list: str) -> Iterator[ExistingContact]: ...
+
+    def start_import(self, contact_list: str, s3_url: str) -> str:
+        """Start an import job (PUT into the list) of the NDJSON file at ``s3_url``; return its id."""
+        ...
+
+    def import_status(self, job_id: str) -> ImportStatus: ...

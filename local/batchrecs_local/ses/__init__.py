@@ -1,0 +1,1 @@
+"""The SES v2 contact import jobs moto lacks (``emulator``)."""
