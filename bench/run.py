@@ -44,6 +44,12 @@ LATENCY_S = 0.010  # the network round trip of the latency run (the issue measur
 LATENCY_ITEMS = 20000  # batchrecs' items in the latency run (the naive path: a tenth)
 RSS_ITEMS_PER_LINE = 500  # numResults' maximum: a GB of output in fewer, longer lines
 CHUNK_BYTES = 64 << 20
+BENCH_ROUTE = """routes:
+  home:
+    kind: user-personalization
+    solutionVersionArn: arn:aws:personalize:us-east-1:123456789012:solution/bench/1
+    destination: {type: dynamodb, ttlDays: 30}
+"""
 TABLE = "bench-recommendations"
 
 
@@ -269,33 +275,47 @@ def export_path(
     threads: int = 4,
     seconds: float | None = None,
 ) -> dict[str, float]:
-    """Exactly what an export worker does with a chunk: owned lines -> records -> fast writer."""
+    """Exactly what an export worker does with a chunk: owned lines -> parsed lines -> the shipped
+    DynamoDB destination (records -> fast writer)."""
+    from datetime import UTC, datetime
+
+    from batchrecs.aws.dynamodb_batches import SignedBatchWriter
+    from batchrecs.formats.events import ChunkMessage
     from batchrecs.formats.output_lines import parse_out_line
-    from batchrecs.routes.config import JobKind
-    from batchrecs.sinks.dynamodb.destination import INITIAL_WRITES_PER_SECOND
-    from batchrecs.sinks.dynamodb.records import RecordContext, record_item, record_key
-    from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink, SignedBatchWriter
+    from batchrecs.jobs.progress import ChunkCounts, ChunkWork
+    from batchrecs.routes.config import JobKind, parse_routes
+    from batchrecs.sinks.dynamodb.destination import INITIAL_WRITES_PER_SECOND, DynamoDBRecords
+    from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink
 
-    ctx = RecordContext("home", "bench", "2026-11-23T00:00:00Z", 1798000000)
-    rate = AdaptiveRate(initial=INITIAL_WRITES_PER_SECOND)  # as the workers start (compose.py)
+    route = parse_routes(BENCH_ROUTE, {}).get("home")
+    rate = AdaptiveRate(initial=INITIAL_WRITES_PER_SECOND)  # as the workers start (sinks/dynamodb)
     sink = ShardedRecordSink(TABLE, writer or SignedBatchWriter(), threads=threads, rate=rate)
-
-    shared = ctx.encoded()
+    destination = DynamoDBRecords(lambda route: sink)
+    span = span or _span(path)
+    message = ChunkMessage(
+        jobName="bench", chunkId="0.0", bucket="bench", key=path.name, etag="", start=span.start,
+        end=span.end, generatedAt="2026-11-23T00:00:00Z",
+    )  # fmt: skip
 
     def run() -> int:
-        count = 0
+        counts = ChunkCounts()
         deadline = time.perf_counter() + seconds if seconds else float("inf")
-        for line in _lines(path, span or _span(path)):
-            parsed = parse_out_line(line, JobKind.USER_PERSONALIZATION)
-            if isinstance(parsed, str):
-                raise RuntimeError(parsed)
-            sink.put(record_key(parsed, ctx), record_item(parsed, shared))
-            count += 1
-            if (limit is not None and count >= limit) or time.perf_counter() > deadline:
-                break
-        sink.flush()
-        sink.close()
-        return count
+
+        def parsed_lines() -> Any:
+            for offset, line in enumerate(_lines(path, span)):
+                parsed = parse_out_line(line, JobKind.USER_PERSONALIZATION)
+                if isinstance(parsed, str):
+                    raise RuntimeError(parsed)
+                counts.lines += 1
+                yield offset, parsed
+                if (limit is not None and counts.lines >= limit) or time.perf_counter() > deadline:
+                    return
+
+        def fail(offset: int, reason: str) -> None:
+            raise RuntimeError(reason)
+
+        work = ChunkWork(message, route, datetime.now(UTC), parsed_lines(), counts, fail)
+        return destination.write_chunk(work).lines
 
     count, wall, cpu = _timed(run)
     return {
@@ -319,8 +339,8 @@ def paired_throughput(path: Path, endpoint: Endpoint) -> dict[str, Any]:
     import statistics
 
     import boto3
+    from batchrecs.aws.dynamodb_batches import SignedBatchWriter
     from batchrecs.export.chunks import plan_ranges
-    from batchrecs.sinks.dynamodb.writer import SignedBatchWriter
 
     _environment(endpoint.url)
     table = boto3.resource("dynamodb").Table(TABLE)

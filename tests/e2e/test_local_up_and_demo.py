@@ -127,7 +127,7 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
             [
                 sys.executable,
                 "-m",
-                "batchrecs",
+                "batchrecs_local",
                 "redrive-chunks",
                 "--dlq-url",
                 info["chunks_dead_letter_queue"],

@@ -514,7 +514,8 @@ def test_throttled_writes_are_retried_and_counted_on_the_job_and_in_the_event(
 ) -> None:
     import threading
 
-    from batchrecs.sinks.dynamodb.writer import DynamoDBError, SignedBatchWriter
+    from batchrecs.aws.dynamodb_batches import SignedBatchWriter
+    from batchrecs.errors import DynamoDBError
 
     # Given a table that throttles the first three BatchWriteItem calls
     real_write = SignedBatchWriter.write

@@ -9,15 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from batchrecs.errors import WriteRetriesExhausted
-from batchrecs.sinks.dynamodb.writer import (
-    AdaptiveRate,
-    BatchResult,
-    DynamoDBError,
-    ShardedRecordSink,
-    SignedBatchWriter,
-    parse_response,
-)
+from batchrecs.aws.dynamodb_batches import SignedBatchWriter, parse_response
+from batchrecs.errors import DynamoDBError, WriteRetriesExhausted
+from batchrecs.sinks.dynamodb.ports import BatchResult
+from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink
 
 
 class ThrottlingTable:

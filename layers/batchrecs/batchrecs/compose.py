@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
 from batchrecs.aws.directory import DirectoryAddressBook
+from batchrecs.aws.dynamodb_batches import SignedBatchWriter
 from batchrecs.aws.events import EventBridgePublisher
 from batchrecs.aws.jobs_table import DynamoDBJobStore
 from batchrecs.aws.personalize import PersonalizeBatchJobs
@@ -26,7 +27,6 @@ from batchrecs.ports import Destination
 from batchrecs.routes.config import Route, load_routes
 from batchrecs.settings import ExportSettings, ExportWorkerSettings, MonitorSettings, SubmitSettings
 from batchrecs.sinks.dynamodb.destination import DynamoDBRecords, sink_factory
-from batchrecs.sinks.dynamodb.writer import SignedBatchWriter
 from batchrecs.sinks.ses.contacts import ContactImporter, address_book_for
 from batchrecs.sinks.ses.destination import SesContacts
 from batchrecs.submit.service import Submitter, Upload

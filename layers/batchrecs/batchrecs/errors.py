@@ -48,3 +48,12 @@ class WriteRetriesExhausted(ExportError):
         super().__init__(f"{unprocessed} items still unprocessed after {attempts} attempts")
         self.unprocessed = unprocessed
         self.attempts = attempts
+
+
+class DynamoDBError(BatchrecsError):
+    """A BatchWriteItem call failed; ``retryable`` ones (throttling, 5xx, connection) are retried."""
+
+    def __init__(self, code: str, message: str, retryable: bool) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.retryable = retryable

@@ -15,8 +15,9 @@ from batchrecs.jobs.model import EXPORTED, Job
 from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import RecordSink
 from batchrecs.routes.config import DynamoDBDestination, JobKind, Route
+from batchrecs.sinks.dynamodb.ports import BatchWriter
 from batchrecs.sinks.dynamodb.records import RecordContext, record_item, record_key, segment_records
-from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink, SignedBatchWriter
+from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink
 
 INITIAL_WRITES_PER_SECOND = 1000.0  # per worker; AIMD takes it up to what the table accepts
 
@@ -58,7 +59,7 @@ class DynamoDBRecords:
 
 
 def sink_factory(
-    table: str, writer: SignedBatchWriter, worker_concurrency: int, threads: int
+    table: str, writer: BatchWriter, worker_concurrency: int, threads: int
 ) -> Callable[[Route], RecordSink]:
     """A route's sink, with its share of the route's write budget.
 
