@@ -4,14 +4,15 @@ tests implement them with recording fakes."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel
+if TYPE_CHECKING:  # the ports name domain types but import none at run time: nothing here runs back up
+    from pydantic import BaseModel
 
-from batchrecs.formats.events import ChunkMessage
-from batchrecs.jobs.model import Inflight, Job
-from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
-from batchrecs.routes.config import JobKind, Route
+    from batchrecs.formats.events import ChunkMessage
+    from batchrecs.jobs.model import Inflight, Job
+    from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
+    from batchrecs.routes.config import JobKind, Route
 
 
 class JobStore(Protocol):
