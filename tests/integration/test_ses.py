@@ -14,8 +14,8 @@ from batchrecs.aws.directory import DirectoryAddressBook
 from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.ses import SesContactLists
 from batchrecs.layout import staged_contacts_key
-from batchrecs.routes.config import DirectoryLookup, SesDestination
 from batchrecs.sinks.ses.contacts import ContactImporter
+from batchrecs.sinks.ses.settings import DirectoryLookup, SesDestination
 from batchrecs_local.endpoint import ACCOUNT, LocalEndpoint
 from batchrecs_local.personalize.emulator import Timings
 from botocore.exceptions import ClientError

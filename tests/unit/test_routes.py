@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 from batchrecs.errors import ConfigError, UnknownRouteError
-from batchrecs.routes.config import JobKind, SesDestination, load_routes, parse_routes
+from batchrecs.routes.config import JobKind, load_routes, parse_routes
+from batchrecs.sinks.ses.settings import SesDestination
 
 from tests.conftest import ROOT, ROUTES_ENV, SOLUTION_ARNS
 

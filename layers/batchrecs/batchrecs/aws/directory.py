@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from batchrecs.errors import BatchrecsError
-from batchrecs.routes.config import DirectoryLookup
+from batchrecs.sinks.ses.settings import DirectoryLookup
 
 MAX_ATTEMPTS = 8
 

@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from batchrecs.errors import ConfigError, UnknownRouteError
+from batchrecs.sinks.dynamodb.settings import DynamoDBDestination
+from batchrecs.sinks.ses.settings import SesDestination
 
 ROUTE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 SOLUTION_VERSION_ARN_PATTERN = (
@@ -82,58 +84,6 @@ class ItemExplorationConfig(_Strict):
         return {name: f"{value:g}" for name, value in values.items() if value is not None}
 
 
-class DynamoDBDestination(_Strict):
-    """Per-user records in the stack's recommendations table, expiring after ``ttlDays``.
-
-    ``maxWritesPerSecond`` caps the route's export across all workers (each worker takes an equal
-    share); without it the writers start at ``INITIAL_WRITES_PER_SECOND`` each and adapt to throttling.
-    """
-
-    type: Literal["dynamodb"]
-    ttlDays: Annotated[int, Field(ge=1, le=3650)] = 30
-    maxWritesPerSecond: Annotated[int, Field(ge=1)] | None = None
-
-
-class IdIsAddress(_Strict):
-    """The user id is the e-mail address."""
-
-    type: Literal["userId"]
-
-
-class DirectoryLookup(_Strict):
-    """E-mail addresses from a user directory: a DynamoDB table keyed by user id (read with BatchGetItem)."""
-
-    type: Literal["directory"]
-    table: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{3,255}$")]
-    keyAttribute: Annotated[str, Field(min_length=1)] = "userId"
-    emailAttribute: Annotated[str, Field(min_length=1)] = "email"
-
-
-TOPIC_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
-MAX_TOPICS = 20  # SES: one contact list per account, at most 20 topics
-
-
-class SesDestination(_Strict):
-    """Contacts in the account's SES contact list, subscribed to a topic (an e-mail list).
-
-    Inference routes name one ``topic``; segment routes map each segment (the itemId, or the
-    attribute expression as written in the input) to a topic with ``segmentTopics``. Contacts are
-    loaded with SES import jobs of at most ``maxContactsPerImport`` contacts each; a contact that
-    unsubscribed from everything or opted out of the topic stays opted out.
-    """
-
-    type: Literal["ses"]
-    contactList: Annotated[str, Field(min_length=1, max_length=64)]
-    topic: Annotated[str, Field(pattern=TOPIC_NAME_PATTERN)] | None = None
-    segmentTopics: dict[str, Annotated[str, Field(pattern=TOPIC_NAME_PATTERN)]] | None = None
-    address: Annotated[IdIsAddress | DirectoryLookup, Field(discriminator="type")]
-    maxContactsPerImport: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000_000
-
-    @property
-    def topics(self) -> set[str]:
-        return {self.topic} if self.topic else set((self.segmentTopics or {}).values())
-
-
 class Route(_Strict):
     name: Annotated[str, Field(pattern=ROUTE_NAME_PATTERN)]
     kind: JobKind
@@ -144,6 +94,7 @@ class Route(_Strict):
     onInvalidLines: Literal["reject", "skip"] = "reject"
     # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
     maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
+    # each destination's settings live in its sinks/<type>/settings.py
     destination: Annotated[DynamoDBDestination | SesDestination, Field(discriminator="type")]
 
     @model_validator(mode="after")
@@ -153,19 +104,8 @@ class Route(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _ses_topics_fit_the_kind(self) -> Route:
-        destination = self.destination
-        if not isinstance(destination, SesDestination):
-            return self
-        if self.kind.is_segment:
-            if destination.topic is not None or not destination.segmentTopics:
-                raise ValueError(
-                    "an SES destination of a segment route maps segments to topics (segmentTopics)"
-                )
-        elif destination.segmentTopics is not None or destination.topic is None:
-            raise ValueError(f"an SES destination of a {self.kind} route names one topic")
-        if len(destination.topics) > MAX_TOPICS:
-            raise ValueError(f"SES contact lists hold at most {MAX_TOPICS} topics")
+    def _destination_fits_the_kind(self) -> Route:
+        self.destination.check_route(self.kind.value, self.kind.is_segment)
         return self
 
 

@@ -14,9 +14,10 @@ from batchrecs.formats.output_lines import SegmentLine
 from batchrecs.jobs.model import EXPORTED, Job
 from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import RecordSink
-from batchrecs.routes.config import DynamoDBDestination, JobKind, Route
+from batchrecs.routes.config import JobKind, Route
 from batchrecs.sinks.dynamodb.ports import BatchWriter
 from batchrecs.sinks.dynamodb.records import RecordContext, record_item, record_key, segment_records
+from batchrecs.sinks.dynamodb.settings import DynamoDBDestination
 from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink
 
 INITIAL_WRITES_PER_SECOND = 1000.0  # per worker; AIMD takes it up to what the table accepts

@@ -29,8 +29,8 @@ import orjson
 from batchrecs import layout
 from batchrecs.formats.lines import iter_lines
 from batchrecs.ports import ObjectStore, ObjectWriter
-from batchrecs.routes.config import IdIsAddress, SesDestination
 from batchrecs.sinks.ses.ports import AddressBook, ContactLists, ExistingContact
+from batchrecs.sinks.ses.settings import IdIsAddress, SesDestination
 
 LOOKUP_BATCH = 100  # BatchGetItem reads at most 100 keys
 OPT_IN, OPT_OUT = "OPT_IN", "OPT_OUT"

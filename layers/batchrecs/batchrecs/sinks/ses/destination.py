@@ -15,9 +15,10 @@ from batchrecs.formats.output_lines import SegmentLine
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, IMPORTING, Job
 from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import ObjectStore
-from batchrecs.routes.config import Route, SesDestination
+from batchrecs.routes.config import Route
 from batchrecs.sinks.ses.contacts import ContactImporter, ContactStager, staged_tail
 from batchrecs.sinks.ses.ports import AddressBook
+from batchrecs.sinks.ses.settings import SesDestination
 
 logger = Logger(child=True)
 
