@@ -551,8 +551,14 @@ def publish_denial(iam: Authorizer, stack: Stack, service: str, topic: str, sour
     key = stack.topic_keys.get(topic)
     if key is not None:
         needs += [Request("kms:GenerateDataKey", key), Request("kms:Decrypt", key)]
-    source = {"aws:SourceArn": source_arn, "aws:SourceAccount": ACCOUNT}
-    denial = iam.check_service(service, None, needs, source)
+    return _delivery_denial(iam, service, needs, source_arn)
+
+
+def _delivery_denial(iam: Authorizer, service: str, needs: list[Request], source_arn: str) -> str | None:
+    """Why ``service``, delivering for ``source_arn`` in this account, may not make ``needs``; or None."""
+    denial = iam.check_service(
+        service, None, needs, {"aws:SourceArn": source_arn, "aws:SourceAccount": ACCOUNT}
+    )
     return None if denial is None else denial.message()
 
 
@@ -582,27 +588,18 @@ def _create_rule(
         function = functions.get(arn.rsplit(":", 1)[-1]) if ":function:" in arn else None
         dead_letter_arn = str(resolver.resolve(target.get("DeadLetterConfig", {}).get("Arn", "")))
         if dead_letter_arn:  # EventBridge sends dead letters as events.amazonaws.com: the queue must allow it
-            denial = endpoint.iam.check_service(
-                "events.amazonaws.com",
-                None,
-                [Request("sqs:SendMessage", dead_letter_arn)],
-                {"aws:SourceArn": rule_arn, "aws:SourceAccount": ACCOUNT},
-            )
-            if denial is not None:
-                stack.undeliverable.append(f"rule {logical_id} cannot dead-letter: {denial.message()}")
+            needs = [Request("sqs:SendMessage", dead_letter_arn)]
+            denied = _delivery_denial(endpoint.iam, "events.amazonaws.com", needs, rule_arn)
+            if denied is not None:
+                stack.undeliverable.append(f"rule {logical_id} cannot dead-letter: {denied}")
         reason = None
         if function is None and arn.startswith("arn:aws:sns:"):
             reason = publish_denial(endpoint.iam, stack, "events.amazonaws.com", arn, rule_arn)
         if (
             function is not None
         ):  # the function's resource policy must let EventBridge invoke it for this rule
-            denial = endpoint.iam.check_service(
-                "events.amazonaws.com",
-                None,
-                [Request("lambda:InvokeFunction", arn)],
-                {"aws:SourceArn": rule_arn, "aws:SourceAccount": ACCOUNT},
-            )
-            reason = None if denial is None else denial.message()
+            needs = [Request("lambda:InvokeFunction", arn)]
+            reason = _delivery_denial(endpoint.iam, "events.amazonaws.com", needs, rule_arn)
         if reason is not None:
             # AWS retries, then puts the event in the target's dead-letter queue: so does the local cloud
             stack.undeliverable.append(f"rule {logical_id} cannot deliver to {arn}: {reason}")

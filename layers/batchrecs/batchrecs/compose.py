@@ -71,10 +71,10 @@ def _ses_contacts() -> SesContacts:
 
 
 def _no_dynamodb_step() -> Destination:  # the monitor only advances destinations that go on (SES)
-    return DynamoDBRecords(lambda route: _never(route))
+    return DynamoDBRecords(_no_writes)
 
 
-def _never(route: Route) -> Any:
+def _no_writes(route: Route) -> Any:
     raise TypeError(f"the monitor does not write records (route {route.name})")
 
 
