@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent)]  # tests.fakes: the in-memory jobs table the bench's worker counts on
 LINES = int(os.environ.get("BENCH_LINES", "200000"))
 CAP = int(os.environ.get("BENCH_CAP", "0"))  # 0: half this client's uncapped rate, at most 4,000/s
 CAPPED_SECONDS = float(os.environ.get("BENCH_CAPPED_SECONDS", "12"))
@@ -267,59 +268,87 @@ def naive(path: Path, span: Any, limit: int, table: Any) -> dict[str, float]:
     return {"items": count, "seconds": wall, "cpu_seconds": cpu}
 
 
+class LocalFile:
+    """The object store a worker reads its chunk from, over a local .out file (``iter_range`` as S3's
+    ranged GET); error reports, if any, are kept in memory."""
+
+    def __init__(self, path: Path) -> None:
+        from tests.fakes import FakeObjects
+
+        self.path = path
+        self.reports = FakeObjects()
+
+    def iter_range(self, bucket: str, key: str, start: int, if_match: str) -> Any:
+        from batchrecs.formats.lines import iter_file
+
+        with self.path.open("rb") as file:
+            file.seek(start)
+            yield from iter_file(file)
+
+    def writer(self, bucket: str, key: str, content_type: str) -> Any:
+        return self.reports.writer(bucket, key, content_type)
+
+
+def _first_lines(path: Path, span: Any, lines: int) -> Any:
+    """The part of ``span`` that owns only its first ``lines`` lines."""
+    from batchrecs.export.chunks import ByteRange, owned_lines
+
+    file = LocalFile(path)
+    for index, (offset, _) in enumerate(owned_lines(lambda at: file.iter_range("", "", at, ""), span)):
+        if index == lines:
+            return ByteRange(span.start, offset)
+    return span
+
+
 def export_path(
     path: Path,
     span: Any = None,
     limit: int | None = None,
     writer: Any = None,
     threads: int = 4,
-    seconds: float | None = None,
 ) -> dict[str, float]:
-    """Exactly what an export worker does with a chunk: owned lines -> parsed lines -> the shipped
-    DynamoDB destination (records -> fast writer)."""
-    from datetime import UTC, datetime
-
+    """What an export worker does with one chunk message, by the shipped code: ``ChunkExporter.handle``
+    reads the chunk's lines, parses them and hands them to the DynamoDB destination (records -> fast
+    writer), then counts the chunk on its job. Only the AWS adapters around it are local: the .out is a
+    local file, the jobs table an in-memory one (``tests.fakes``), and BatchWriteItem goes to the
+    bench's endpoint."""
     from batchrecs.aws.dynamodb_batches import SignedBatchWriter
+    from batchrecs.export.worker import ChunkExporter
     from batchrecs.formats.events import ChunkMessage
-    from batchrecs.formats.output_lines import parse_out_line
-    from batchrecs.jobs.progress import ChunkCounts, ChunkWork
-    from batchrecs.routes.config import JobKind, parse_routes
+    from batchrecs.jobs.model import EXPORTING, Job
+    from batchrecs.routes.config import parse_routes
     from batchrecs.sinks.dynamodb.destination import INITIAL_WRITES_PER_SECOND, DynamoDBRecords
     from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink
 
-    route = parse_routes(BENCH_ROUTE, {}).get("home")
+    from tests.fakes import FakeEvents, FakeJobStore
+
     rate = AdaptiveRate(initial=INITIAL_WRITES_PER_SECOND)  # as the workers start (sinks/dynamodb)
     sink = ShardedRecordSink(TABLE, writer or SignedBatchWriter(), threads=threads, rate=rate)
-    destination = DynamoDBRecords(lambda route: sink)
     span = span or _span(path)
-    message = ChunkMessage(
-        jobName="bench", chunkId="0.0", bucket="bench", key=path.name, etag="", start=span.start,
-        end=span.end, generatedAt="2026-11-23T00:00:00Z",
+    if limit is not None:
+        span = _first_lines(path, span, limit)
+    now = "2026-11-23T00:00:00Z"  # two chunks planned: counting this one does not finish the job
+    job = Job(
+        jobName="bench", route="home", kind="user-personalization", status=EXPORTING, sourceBucket="bench",
+        sourceKey="input/home/u.jsonl", sourceIdentity="bench", createdAt=now, updatedAt=now, chunksTotal=2,
     )  # fmt: skip
-
-    def run() -> int:
-        counts = ChunkCounts()
-        deadline = time.perf_counter() + seconds if seconds else float("inf")
-
-        def parsed_lines() -> Any:
-            for offset, line in enumerate(_lines(path, span)):
-                parsed = parse_out_line(line, JobKind.USER_PERSONALIZATION)
-                if isinstance(parsed, str):
-                    raise RuntimeError(parsed)
-                counts.lines += 1
-                yield offset, parsed
-                if (limit is not None and counts.lines >= limit) or time.perf_counter() > deadline:
-                    return
-
-        def fail(offset: int, reason: str) -> None:
-            raise RuntimeError(reason)
-
-        work = ChunkWork(message, route, datetime.now(UTC), parsed_lines(), counts, fail)
-        return destination.write_chunk(work).lines
-
-    count, wall, cpu = _timed(run)
+    message = ChunkMessage(
+        jobName="bench", chunkId="0", bucket="bench", key=path.name, etag="", start=span.start,
+        end=span.end, generatedAt=now,
+    )  # fmt: skip
+    worker = ChunkExporter(
+        routes=parse_routes(BENCH_ROUTE, {}),
+        jobs=FakeJobStore(job),
+        objects=LocalFile(path),  # type: ignore[arg-type]
+        events=FakeEvents(),
+        destination_for=lambda route: DynamoDBRecords(lambda route: sink),
+        max_receives=3,
+    )
+    counts, wall, cpu = _timed(lambda: worker.handle(message))
+    if counts is None or counts.failed:
+        raise RuntimeError(f"the bench chunk was not exported cleanly: {counts}")
     return {
-        "items": count,
+        "items": counts.lines,
         "seconds": wall,
         "cpu_seconds": cpu,
         "throttles": sink.throttles,
@@ -465,7 +494,7 @@ def main() -> int:
     capped = Endpoint(cap=cap)
     try:
         _environment(capped.url)
-        run = export_path(out_file, seconds=CAPPED_SECONDS)
+        run = export_path(out_file, limit=int(cap * CAPPED_SECONDS))  # at the cap, CAPPED_SECONDS
         stats = capped.stats()
     finally:
         capped.stop()

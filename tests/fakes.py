@@ -187,9 +187,10 @@ class FakePersonalize:
 
 @dataclass
 class FakeDestination:
-    """A destination that records each chunk's lines (offset, key of the parsed line) and counts them."""
+    """A destination that records each chunk's lines (offset, key of the parsed line) and counts them;
+    after the last chunk the job is done, or moves to ``goes_on``."""
 
-    after_last_chunk: str
+    goes_on: str | None = None
     chunks: list[tuple[str, list[tuple[int, str]]]] = field(default_factory=list)
     advances: list[Advance] = field(default_factory=list)  # what ``advance`` answers, in turn
     fail_on: set[str] = field(default_factory=set)  # line keys to report as unusable
@@ -206,6 +207,9 @@ class FakeDestination:
         work.counts.written = work.counts.lines - work.counts.failed
         work.counts.records = len(seen)
         return work.counts
+
+    def after_last_chunk(self, job: Job, now: str) -> Job | None:
+        return job.moved_to(self.goes_on, now) if self.goes_on else None
 
     def advance(self, job: Job, route: Route) -> Advance:
         return self.advances.pop(0)

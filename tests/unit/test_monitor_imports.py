@@ -152,3 +152,21 @@ def test_an_importing_job_of_a_route_that_is_no_longer_ses_is_reported() -> None
     with pytest.raises(MonitorError, match="now exports to DynamoDB, which has no step after the chunks"):
         _monitor(jobs, events, Importer([], [])).tick()
     assert _the(jobs).status == IMPORTING and not events.published
+
+
+def test_an_export_written_again_starts_its_contact_imports_anew() -> None:
+    # Given an SES export whose imports ran before (a re-driven or re-exported job)
+    earlier = _importing().moved_to(
+        "EXPORT_FAILED", "2026-11-23T01:00:00Z", importJobs=["old-a"], contactImport={"contacts": 3}
+    )
+    ses = SesContacts(objects=None, importer=None, address_books=None)  # type: ignore[arg-type]
+    # When its last chunk is written again
+    moved = ses.after_last_chunk(earlier, "2026-11-23T02:00:00Z")
+    # Then it is IMPORTING with no import jobs: the next tick prepares and starts them again
+    assert (moved.status, moved.inflight, moved.importJobs, moved.contactImport) == (
+        IMPORTING,
+        "IMPORTING",
+        None,
+        None,
+    )
+    assert moved.updatedAt == "2026-11-23T02:00:00Z"

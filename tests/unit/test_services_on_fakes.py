@@ -142,7 +142,7 @@ def _worker(
 
 def test_each_chunk_hands_its_own_lines_to_the_destination_and_the_last_one_finishes_the_job() -> None:
     jobs, objects, queue, events = _planned()
-    destination = FakeDestination(after_last_chunk=EXPORTED)
+    destination = FakeDestination()
     worker = _worker(jobs, objects, events, destination)
     for message in queue.sent:
         worker.handle(message)
@@ -158,7 +158,7 @@ def test_each_chunk_hands_its_own_lines_to_the_destination_and_the_last_one_fini
 
 def test_a_redelivered_chunk_is_counted_once() -> None:
     jobs, objects, queue, events = _planned()
-    worker = _worker(jobs, objects, events, FakeDestination(after_last_chunk=EXPORTED))
+    worker = _worker(jobs, objects, events, FakeDestination())
     first = worker.handle(queue.sent[0])
     again = worker.handle(queue.sent[0])
     assert first is not None and again is None
@@ -167,7 +167,7 @@ def test_a_redelivered_chunk_is_counted_once() -> None:
 
 def test_lines_the_destination_cannot_use_are_failed_and_reported_with_their_offsets() -> None:
     jobs, objects, queue, events = _planned(chunk_bytes=1 << 20)
-    worker = _worker(jobs, objects, events, FakeDestination(after_last_chunk=EXPORTED, fail_on={"7"}))
+    worker = _worker(jobs, objects, events, FakeDestination(fail_on={"7"}))
     counts = worker.handle(queue.sent[0])
     assert counts is not None and (counts.lines, counts.failed, counts.written) == (40, 1, 39)
     [report] = [key for (_, key) in objects.data if key.startswith("reports/home-1/errors/")]
@@ -181,7 +181,7 @@ def test_lines_the_destination_cannot_use_are_failed_and_reported_with_their_off
 
 def test_a_destination_that_goes_on_leaves_the_job_importing_without_a_completion_event() -> None:
     jobs, objects, queue, events = _planned(chunk_bytes=1 << 20)
-    _worker(jobs, objects, events, FakeDestination(after_last_chunk=IMPORTING)).handle(queue.sent[0])
+    _worker(jobs, objects, events, FakeDestination(goes_on=IMPORTING)).handle(queue.sent[0])
     job = jobs.get("home-1")
     assert job is not None and (job.status, job.inflight) == (IMPORTING, "IMPORTING")
     assert events.of(EXPORT_COMPLETED) == []
@@ -190,7 +190,7 @@ def test_a_destination_that_goes_on_leaves_the_job_importing_without_a_completio
 def test_a_chunk_failing_on_its_last_receive_fails_the_job_and_says_so() -> None:
     jobs, objects, queue, events = _planned(chunk_bytes=1 << 20)
     objects.put(BUCKET, "output/home/home-1/u.jsonl.out", OUT + _line("41"))  # changed after planning
-    worker = _worker(jobs, objects, events, FakeDestination(after_last_chunk=EXPORTED))
+    worker = _worker(jobs, objects, events, FakeDestination())
     with pytest.raises(ExportError, match="changed"):
         worker.handle_delivery(queue.sent[0], receive_count=2)
     assert jobs.get("home-1").status == EXPORTING  # type: ignore[union-attr]  # retries left: not yet

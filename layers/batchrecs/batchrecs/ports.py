@@ -129,14 +129,17 @@ class Destination(Protocol):
     """Where a route's records go (``batchrecs.sinks.<type>``), at the moments an export has.
 
     The export worker hands each chunk's parsed lines down to ``write_chunk``; when the last chunk is
-    counted the job moves to ``after_last_chunk`` (EXPORTED, or IMPORTING for a destination that goes
-    on); then each monitor tick calls ``advance`` until it reports an outcome.
+    counted it asks ``after_last_chunk`` where the job goes (EXPORTED, or on to a further step such as
+    SES's IMPORTING); then each monitor tick calls ``advance`` until it reports an outcome.
     """
-
-    after_last_chunk: str
 
     def write_chunk(self, work: ChunkWork) -> ChunkCounts:
         """Deliver the chunk's lines; return its counts (``work.counts``, filled in)."""
+        ...
+
+    def after_last_chunk(self, job: Job, now: str) -> Job | None:
+        """None when the export is done once its chunks are written (the job becomes EXPORTED);
+        else the job moved to this destination's next step, its state from an earlier run cleared."""
         ...
 
     def advance(self, job: Job, route: Route) -> Advance:

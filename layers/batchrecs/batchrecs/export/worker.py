@@ -1,8 +1,9 @@
 """Export one chunk of a finished job: read its lines, hand them to the route's destination, count the
 chunk on the job once (a redelivered chunk is not counted twice).
 
-The worker whose chunk completes the set moves the job on: to the destination's ``after_last_chunk``
-status (EXPORTED, with "Batch Export Completed"; or IMPORTING, which the monitor advances).
+The worker whose chunk completes the set moves the job on, where its destination's ``after_last_chunk``
+says: EXPORTED, with "Batch Export Completed"; or a further step (SES: IMPORTING), which the monitor
+advances.
 """
 
 from __future__ import annotations
@@ -138,11 +139,11 @@ class ChunkExporter:
         to EXPORTED, or to the status where its destination goes on (the monitor advances it)."""
         if job.status in (EXPORTING, EXPORT_FAILED) and job.chunks_finished and not job.chunksFailed:
             try:
-                after = self.destination_for(self._routes.get(job.route)).after_last_chunk
-                if after == EXPORTED:
+                destination = self.destination_for(self._routes.get(job.route))
+                moved = destination.after_last_chunk(job, self._clock())
+                if moved is None:
                     finish(job, EXPORTED, self._jobs, self._events, self._clock)
                 else:
-                    moved = job.moved_to(after, self._clock(), importJobs=None, contactImport=None)
                     self._jobs.save(moved, expected_status=job.status)
                     logger.info("chunks written, destination goes on", extra={"job_name": job.jobName})
             except JobConflictError:

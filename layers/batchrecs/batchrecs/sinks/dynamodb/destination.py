@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from batchrecs.errors import BatchrecsError
 from batchrecs.formats.output_lines import SegmentLine
-from batchrecs.jobs.model import EXPORTED, Job
+from batchrecs.jobs.model import Job
 from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import RecordSink
 from batchrecs.routes.config import JobKind, Route
@@ -24,8 +24,6 @@ INITIAL_WRITES_PER_SECOND = 1000.0  # per worker; AIMD takes it up to what the t
 
 
 class DynamoDBRecords:
-    after_last_chunk = EXPORTED
-
     def __init__(self, sink_for: Callable[[Route], RecordSink]) -> None:
         self.sink_for = sink_for
 
@@ -51,6 +49,9 @@ class DynamoDBRecords:
         counts.records = sink.written + sink.superseded
         counts.retries, counts.throttles = sink.retries, sink.throttles
         return counts
+
+    def after_last_chunk(self, job: Job, now: str) -> None:
+        """Every record is written once the chunks are: the export is done (None)."""
 
     def advance(self, job: Job, route: Route) -> Advance:
         raise BatchrecsError(

@@ -24,8 +24,6 @@ logger = Logger(child=True)
 
 
 class SesContacts:
-    after_last_chunk = IMPORTING
-
     def __init__(
         self,
         objects: ObjectStore,
@@ -76,6 +74,10 @@ class SesContacts:
         counts.written = counts.lines - counts.failed
         counts.records, counts.missing = stager.counts.contacts, stager.counts.missing
         return counts
+
+    def after_last_chunk(self, job: Job, now: str) -> Job:
+        """IMPORTING, with no import jobs yet: a re-driven or re-exported job imports its contacts anew."""
+        return job.moved_to(IMPORTING, now, importJobs=None, contactImport=None)
 
     def advance(self, job: Job, route: Route) -> Advance:
         """Start the export's import jobs, or finish it once they have ended.
