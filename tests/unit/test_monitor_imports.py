@@ -10,7 +10,6 @@ from batchrecs.compose import destinations
 from batchrecs.jobs.model import IMPORTING, Job
 from batchrecs.monitor.service import Monitor, MonitorError
 from batchrecs.routes.config import parse_routes
-from batchrecs.sinks.dynamodb.destination import DynamoDBRecords
 from batchrecs.sinks.ses.contacts import ImportPlan
 from batchrecs.sinks.ses.destination import SesContacts
 
@@ -85,7 +84,7 @@ def _the(jobs: FakeJobStore) -> Job:
 
 def _monitor(jobs: FakeJobStore, events: FakeEvents, importer: Importer) -> Monitor:
     ses = SesContacts(objects=None, importer=importer, address_books=None)  # type: ignore[arg-type]
-    destination_for = destinations(dynamodb=lambda: DynamoDBRecords(lambda route: None), ses=lambda: ses)  # type: ignore[arg-type,return-value]
+    destination_for = destinations(ses=lambda: ses)  # as build_monitor: SES is the one with a step
     return Monitor(jobs, personalize=None, events=events, routes=ROUTES, destination_for=destination_for)  # type: ignore[arg-type]
 
 
@@ -149,7 +148,7 @@ def test_an_export_without_contacts_finishes_without_import_jobs() -> None:
 
 def test_an_importing_job_of_a_route_that_is_no_longer_ses_is_reported() -> None:
     jobs, events = FakeJobStore(_importing(route="home")), FakeEvents()
-    with pytest.raises(MonitorError, match="now exports to DynamoDB, which has no step after the chunks"):
+    with pytest.raises(MonitorError, match="route home exports to dynamodb, which has no step here"):
         _monitor(jobs, events, Importer([], [])).tick()
     assert _the(jobs).status == IMPORTING and not events.published
 

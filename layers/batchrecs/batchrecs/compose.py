@@ -20,6 +20,7 @@ from batchrecs.aws.personalize import PersonalizeBatchJobs
 from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.ses import SesContactLists
 from batchrecs.aws.sqs import SqsChunkQueue
+from batchrecs.errors import BatchrecsError
 from batchrecs.export.planner import ExportPlanner
 from batchrecs.export.worker import ChunkExporter
 from batchrecs.monitor.service import Monitor
@@ -43,19 +44,21 @@ def build_submitter(settings: SubmitSettings, personalize_client: Any = None) ->
     )
 
 
-def destinations(
-    dynamodb: Callable[[], Destination], ses: Callable[[], Destination]
-) -> Callable[[Route], Destination]:
-    """Each route's destination by its type; each is built once, when a route first needs it.
+def destinations(**builders: Callable[[], Destination]) -> Callable[[Route], Destination]:
+    """Each route's destination by its type (``type: <name>`` in the routes file); each is built once,
+    when a route first needs it. A type without a builder has nothing to do here: the monitor is given
+    only the destinations that go on after their chunks (SES).
 
-    A new destination is a folder under ``sinks/`` and one entry here.
+    A new destination is a folder under ``sinks/``, its settings in ``routes.config.Route`` and a
+    builder in ``build_chunk_exporter``.
     """
-    builders = {"dynamodb": dynamodb, "ses": ses}
     built: dict[str, Destination] = {}
 
     def destination_for(route: Route) -> Destination:
         kind = route.destination.type
         if kind not in built:
+            if kind not in builders:
+                raise BatchrecsError(f"route {route.name} exports to {kind}, which has no step here")
             built[kind] = builders[kind]()
         return built[kind]
 
@@ -70,21 +73,13 @@ def _ses_contacts() -> SesContacts:
     )
 
 
-def _no_dynamodb_step() -> Destination:  # the monitor only advances destinations that go on (SES)
-    return DynamoDBRecords(_no_writes)
-
-
-def _no_writes(route: Route) -> Any:
-    raise TypeError(f"the monitor does not write records (route {route.name})")
-
-
 def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> Monitor:
     return Monitor(
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
         routes=load_routes(settings.routes_file),  # a bad routes file fails at startup
-        destination_for=destinations(dynamodb=_no_dynamodb_step, ses=_ses_contacts),
+        destination_for=destinations(ses=_ses_contacts),  # the one destination with a step after its chunks
     )
 
 
