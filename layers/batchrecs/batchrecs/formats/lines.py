@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -12,27 +13,61 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     A last line without a newline is yielded too; an empty stream yields nothing. A line longer
     than a chunk is assembled from its parts, so chunk size never cuts a line.
     """
+    yield from iter_bounded_lines(chunks, max_bytes=None)  # type: ignore[misc]  # unbounded: no LongLine
+
+
+@dataclass(frozen=True, slots=True)
+class LongLine:
+    """A line longer than the bound, read past without being held: its length in bytes."""
+
+    length: int
+
+
+def iter_bounded_lines(chunks: Iterable[bytes], max_bytes: int | None) -> Iterator[bytes | LongLine]:
+    """As ``iter_lines``, but a line of more than ``max_bytes`` is yielded as its ``LongLine``: at most
+    ``max_bytes`` (and the chunk being read) are ever held."""
+    limit = max_bytes if max_bytes is not None else -1
     parts: list[bytes] = []
+    held = 0
+    skipped = -1  # the length so far of a line too long to hold, while reading past it
     for chunk in chunks:
         if not chunk:
             continue
         start = 0
         newline = chunk.find(b"\n")
         while newline != -1:
-            if parts:
+            if skipped >= 0:
+                line: bytes | LongLine = LongLine(skipped + newline - start)
+                skipped = -1
+            elif parts:
                 parts.append(chunk[start:newline])
                 line = b"".join(parts)
-                parts = []
+                parts, held = [], 0
             else:
                 line = chunk[start:newline]
-            yield line[:-1] if line.endswith(b"\r") else line
+            if isinstance(line, bytes):
+                line = line[:-1] if line.endswith(b"\r") else line
+                if limit >= 0 and len(line) > limit:
+                    line = LongLine(len(line))
+            yield line
             start = newline + 1
             newline = chunk.find(b"\n", start)
-        if start < len(chunk):
+        rest = len(chunk) - start
+        if not rest:
+            continue
+        if skipped >= 0:
+            skipped += rest
+        elif limit >= 0 and held + rest > limit:
+            skipped, parts, held = held + rest, [], 0
+        else:
             parts.append(chunk[start:])
-    if parts:
+            held += rest
+    if skipped >= 0:
+        yield LongLine(skipped)
+    elif parts:
         line = b"".join(parts)
-        yield line[:-1] if line.endswith(b"\r") else line
+        line = line[:-1] if line.endswith(b"\r") else line
+        yield LongLine(len(line)) if limit >= 0 and len(line) > limit else line
 
 
 class ChunkReader(io.RawIOBase):

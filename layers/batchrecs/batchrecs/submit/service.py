@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from batchrecs import layout
 from batchrecs.clock import utc_now
 from batchrecs.errors import UnknownRouteError
+from batchrecs.formats.input_files import MAX_INPUT_BYTES
 from batchrecs.formats.input_lines import Problem
 from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import RECEIVED, REJECTED, Job
@@ -19,7 +20,7 @@ from batchrecs.jobs.naming import file_stem, job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
 from batchrecs.routes.config import Route, RoutesConfig
 from batchrecs.submit.request import build_request
-from batchrecs.submit.validation import MAX_INPUT_BYTES, ValidationResult, validate_upload
+from batchrecs.submit.validation import ValidationResult, validate_upload
 
 logger = Logger(child=True)
 

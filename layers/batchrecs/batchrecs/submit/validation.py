@@ -6,12 +6,22 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from batchrecs.formats.input_lines import InputFormatError, Problem, read_entries, validate_value
+from aws_lambda_powertools import Logger
+
+from batchrecs.formats.input_files import (
+    MAX_INPUT_BYTES,
+    SERVICE_LIMITS,
+    ReadLimits,
+    SourceError,
+    read_entries,
+)
+from batchrecs.formats.input_lines import Blank, InputFormatError, Problem, ValidLine, validate_value
 from batchrecs.ports import ObjectWriter
 from batchrecs.routes.config import JobKind
 
-MAX_INPUT_BYTES = 1 << 30  # Personalize reads at most 1 GB of batch input
 MAX_PROBLEMS = 100
+
+logger = Logger(child=True)
 
 
 @dataclass
@@ -75,42 +85,62 @@ def validate_upload(
     on_invalid: Literal["reject", "skip"],
     staged: ObjectWriter | None = None,
     max_bytes: int = MAX_INPUT_BYTES,
+    limits: ReadLimits = SERVICE_LIMITS,
 ) -> ValidationResult:
-    """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used."""
+    """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used.
+
+    Whatever the file holds, the outcome is a result (a file problem at worst), never an exception;
+    only a failure to read the upload itself (``chunks``) is raised, as the error it was.
+    """
     result = ValidationResult(kind=kind, on_invalid=on_invalid)
     totals = result.totals
     seen: set[str] = set()
     max_lines = kind.max_lines
+    staging = staged is not None
+    lines = blank = valid = invalid = duplicates = number = 0  # counted here, kept on ``totals`` at the end
     try:
-        for number, value in read_entries(chunks, name, kind):
-            if value is None:
-                totals.blank += 1
+        for number, value in read_entries(chunks, name, kind, limits):
+            if value.__class__ is Blank:
+                blank += value.count
+            else:
+                lines += 1
+            if lines + blank > limits.lines:
+                result.file_problem = Problem(number, f"at most {limits.lines:,} lines", "more")
+                break
+            if value.__class__ is Blank:
                 continue
-            totals.lines += 1
-            checked = value if isinstance(value, Problem) else validate_value(number, value, kind)
-            if isinstance(checked, Problem | list):
-                totals.invalid += 1
+            checked = value if value.__class__ is Problem else validate_value(number, value, kind)
+            if not isinstance(checked, ValidLine):
+                invalid += 1
+                staging = staging and on_invalid == "skip"
                 for problem in [checked] if isinstance(checked, Problem) else checked:
                     result.add_problem(problem)
                 continue
             if checked.key in seen:
-                totals.duplicates += 1
+                duplicates += 1
                 continue
             seen.add(checked.key)
-            totals.valid += 1
-            if max_lines is not None and totals.valid > max_lines:
+            valid += 1
+            if max_lines is not None and valid > max_lines:
                 result.file_problem = Problem(number, f"at most {max_lines} lines for {kind.value}", "more")
                 break
-            if staged is not None and (totals.invalid == 0 or on_invalid == "skip"):
-                staged.write(checked.canonical + b"\n")
+            if staging:
+                staged.write(checked.canonical + b"\n")  # type: ignore[union-attr]
                 result.staged_bytes += len(checked.canonical) + 1
                 if result.staged_bytes > max_bytes:
-                    result.file_problem = Problem(
-                        number, f"at most {max_bytes} bytes of batch input", "more after normalising"
-                    )
+                    expected = f"at most {max_bytes} bytes of batch input"
+                    result.file_problem = Problem(number, expected, "more after normalising")
                     break
     except InputFormatError as exc:
         result.file_problem = exc.problem
+    except SourceError as exc:
+        raise exc.__cause__ or exc from None
+    except Exception as exc:  # noqa: BLE001 - a file must be rejected, not crash (and be retried) forever
+        logger.exception("unexpected error reading an upload", extra={"upload": name, "line": number})
+        result.file_problem = Problem(number, "a file batchrecs can read", f"an error ({type(exc).__name__})")
+    finally:
+        totals.lines, totals.blank, totals.valid = lines, blank, valid
+        totals.invalid, totals.duplicates = invalid, duplicates
     if result.file_problem is None and totals.valid == 0:
         found = "no lines" if totals.lines == 0 else "no valid lines"
         result.file_problem = Problem(0, "at least one valid line", found)
