@@ -118,7 +118,12 @@ class FakeObjects:
     def json(self, bucket: str, key: str) -> Any:
         return json.loads(self.data[(bucket, key)])
 
-    def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]:
+    def iter_chunks(
+        self, bucket: str, key: str, version_id: str | None = None, if_match: str | None = None
+    ) -> Iterator[bytes]:
+        """One version per key: ``if_match`` is checked against it, ``version_id`` is not kept."""
+        if if_match is not None and ((bucket, key) not in self.data or self.etag(bucket, key) != if_match):
+            raise ObjectChangedError(f"{key} changed or was deleted since it was uploaded")
         body = self.data[(bucket, key)]
         for start in range(0, len(body), self.chunk_size):
             yield body[start : start + self.chunk_size]

@@ -155,6 +155,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     monkeypatch.setenv("EXPORT_WORKER_CONCURRENCY", "2")
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})  # as the template
     ddb = boto3.client("dynamodb")
     ddb.create_table(
         TableName=JOBS_TABLE,
@@ -285,9 +286,26 @@ def object_created(head: dict[str, Any], key: str, sequencer: str = "0055AED6DCD
     """The sample S3 'Object Created' event for an object just put in the test bucket."""
     event = sample_event("s3_object_created.json")
     event["detail"]["object"].update(
-        {"key": key, "size": head["ContentLength"], "etag": head["ETag"].strip('"'), "sequencer": sequencer}
+        {
+            "key": key,
+            "size": head["ContentLength"],
+            "etag": head["ETag"].strip('"'),
+            "sequencer": sequencer,
+            "version-id": head.get("VersionId", "null"),
+        }
     )
     return event
+
+
+def upload_job_name(head: dict[str, Any], key: str, sequencer: str = "0055AED6DCD90281E5") -> str:
+    """The name submit gives the job of the upload ``object_created`` describes (its identity is the
+    event's sequencer and version id), found the way the submit handler finds it."""
+    from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+    from batchrecs.compose import upload_from_event
+    from batchrecs.jobs.naming import job_name
+
+    upload = upload_from_event(S3EventNotificationEventBridgeModel(**object_created(head, key, sequencer)))
+    return job_name(upload.route_and_name[0], key, upload.identity)
 
 
 def solution(name: str) -> str:

@@ -11,10 +11,9 @@ from typing import Any
 import orjson
 import pytest
 from batchrecs.errors import ExportError
-from batchrecs.jobs.naming import job_name
 
 from tests.conftest import FIXTURES, shipped_routes_with
-from tests.integration.conftest import Cloud, object_created, sample_event, sqs_event
+from tests.integration.conftest import Cloud, object_created, sample_event, sqs_event, upload_job_name
 
 SEED_OUT = (FIXTURES / "seed002_user_personalization.out.jsonl").read_bytes()
 SEED_BAD = (FIXTURES / "seed000_user_personalization.out.jsonl").read_bytes().splitlines()[0]
@@ -27,7 +26,7 @@ def _active_job(
 ) -> tuple[str, dict[str, Any]]:
     """A job of the home route, submitted, whose ACTIVE event the monitor published."""
     head = cloud.put(key, b'{"userId": "4638"}\n{"userId": "663"}\n{"userId": "3384"}\n')
-    name = job_name("home", key, "0055AED6DCD90281E5")
+    name = upload_job_name(head, key, "0055AED6DCD90281E5")
     arn = f"arn:aws:personalize:us-east-1:123456789012:batch-inference-job/{name}"
     stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": arn})
     invoke("submit", object_created(head, key))
@@ -162,7 +161,7 @@ def test_export_started_before_the_monitor_saved_active_still_runs(cloud: Cloud,
     # Given the monitor published ACTIVE but the job record still says CREATE PENDING (race)
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", b'{"userId": "4638"}\n')
-    name = job_name("home", "input/home/users.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/home/users.jsonl", "0055AED6DCD90281E5")
     stubber.add_response(
         "create_batch_inference_job",
         {"batchInferenceJobArn": "arn:aws:personalize:us-east-1:123456789012:batch-inference-job/x"},
@@ -216,7 +215,7 @@ def test_a_chunk_of_a_file_that_changed_fails_alone_and_is_retried(cloud: Cloud,
 def test_related_items_records_are_keyed_by_item(cloud: Cloud, personalize, invoke) -> None:
     _, stubber = personalize
     head = cloud.put("input/related/items.jsonl", b'{"itemId": "105"}\n')
-    name = job_name("related", "input/related/items.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/related/items.jsonl", "0055AED6DCD90281E5")
     stubber.add_response(
         "create_batch_inference_job",
         {"batchInferenceJobArn": "arn:aws:personalize:us-east-1:123456789012:batch-inference-job/r"},
@@ -307,7 +306,7 @@ def _segment_job(cloud: Cloud, stubber: Any, invoke: Any, route: str, body: byte
     """A submitted segment job of ``route``; returns its name."""
     key = f"input/{route}/segments.jsonl"
     head = cloud.put(key, body)
-    name = job_name(route, key, "0055AED6DCD90281E5")
+    name = upload_job_name(head, key, "0055AED6DCD90281E5")
     stubber.add_response(
         "create_batch_segment_job",
         {"batchSegmentJobArn": f"arn:aws:personalize:us-east-1:123456789012:batch-segment-job/{name}"},

@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from batchrecs.jobs.naming import job_name
 
-from tests.integration.conftest import Cloud, object_created, sample_event
+from tests.integration.conftest import Cloud, object_created, sample_event, upload_job_name
 
 USERS = b'{"userId": "4638"}\n{"userId": "663"}\n'
 TICK = sample_event("scheduled_tick.json")
@@ -27,7 +26,7 @@ def _describe(name: str, status: str, reason: str | None = None) -> dict[str, An
 
 def _submitted(cloud: Cloud, stubber: Any, invoke: Any, key: str = "input/home/users.jsonl") -> str:
     head = cloud.put(key, USERS)
-    name = job_name("home", key, "0055AED6DCD90281E5")
+    name = upload_job_name(head, key, "0055AED6DCD90281E5")
     stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": _arn(name)})
     invoke("submit", object_created(head, key))
     cloud.published()
@@ -84,7 +83,7 @@ def test_queued_job_is_submitted_when_a_slot_frees(cloud: Cloud, personalize, in
     # Given a job queued because Personalize was at its limit
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)
-    name = job_name("home", "input/home/users.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/home/users.jsonl", "0055AED6DCD90281E5")
     stubber.add_client_error("create_batch_inference_job", service_error_code="LimitExceededException")
     invoke("submit", object_created(head, "input/home/users.jsonl"))
     request = json.loads(cloud.job(name)["request"]["S"])

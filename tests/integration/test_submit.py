@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 import orjson
-from batchrecs.jobs.naming import job_name
 from botocore.stub import Stubber
 
-from tests.integration.conftest import BUCKET, ROLE_ARN, Cloud, object_created, solution
+from tests.integration.conftest import BUCKET, ROLE_ARN, Cloud, object_created, solution, upload_job_name
 
 USERS = b'\xef\xbb\xbf{"userId": "4638"}\r\n{"userId": "663"}\r\n\r\n{"userId": "4638"}\r\n{"userId": "3384"}'
 
@@ -36,7 +35,7 @@ def test_upload_is_normalised_and_submitted_with_the_route_options(cloud: Cloud,
     # Given a messy but valid upload under input/home/ (BOM, CRLF, blank line, a duplicate user)
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)
-    name = job_name("home", "input/home/users.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/home/users.jsonl", "0055AED6DCD90281E5")
     stubber.add_response(
         "create_batch_inference_job", {"batchInferenceJobArn": _arn(name)}, _expected_home_request(name)
     )
@@ -67,7 +66,7 @@ def test_duplicate_event_delivery_submits_one_job(cloud: Cloud, personalize, inv
     # Given an upload whose event is delivered twice (only ONE Personalize response is stubbed)
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)
-    name = job_name("home", "input/home/users.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/home/users.jsonl", "0055AED6DCD90281E5")
     stubber.add_response(
         "create_batch_inference_job", {"batchInferenceJobArn": _arn(name)}, _expected_home_request(name)
     )
@@ -85,7 +84,7 @@ def test_reupload_of_the_same_key_is_a_new_job(cloud: Cloud, personalize, invoke
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)
     for sequencer in ("0055AED6DCD90281E5", "0055AED6DCD90281F9"):
-        name = job_name("home", "input/home/users.jsonl", sequencer)
+        name = upload_job_name(head, "input/home/users.jsonl", sequencer)
         stubber.add_response(
             "create_batch_inference_job", {"batchInferenceJobArn": _arn(name)}, _expected_home_request(name)
         )
@@ -99,7 +98,7 @@ def test_invalid_file_is_rejected_with_a_line_numbered_report_and_nothing_submit
     # Given a file with bad lines 2 and 3 on a route that rejects (no Personalize call is stubbed)
     body = b'{"userId": "1"}\n{"userId": 2}\n{"user": "3"}\n'
     head = cloud.put("input/home/bad.jsonl", body)
-    name = job_name("home", "input/home/bad.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/home/bad.jsonl", "0055AED6DCD90281E5")
     # When handled
     result = invoke("submit", object_created(head, "input/home/bad.jsonl"))
     # Then the job is REJECTED, the report lists line numbers, expected and found, and nothing is staged
@@ -130,7 +129,7 @@ def test_skip_route_submits_the_good_lines_and_reports_the_bad(cloud: Cloud, per
     _, stubber = personalize
     body = b"itemId\n105\n\n106,extra\n441\n"
     head = cloud.put("input/related/items.csv", body)
-    name = job_name("related", "input/related/items.csv", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/related/items.csv", "0055AED6DCD90281E5")
     stubber.add_response(
         "create_batch_inference_job",
         {"batchInferenceJobArn": _arn(name)},
@@ -156,7 +155,7 @@ def test_skip_route_submits_the_good_lines_and_reports_the_bad(cloud: Cloud, per
 def test_limit_exceeded_queues_the_job(cloud: Cloud, personalize, invoke) -> None:
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)
-    name = job_name("home", "input/home/users.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/home/users.jsonl", "0055AED6DCD90281E5")
     stubber.add_client_error(
         "create_batch_inference_job",
         service_error_code="LimitExceededException",
@@ -175,7 +174,7 @@ def test_job_that_already_exists_counts_as_submitted(cloud: Cloud, personalize, 
     # Given an earlier delivery that created the job but died before recording it
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)
-    name = job_name("home", "input/home/users.jsonl", "0055AED6DCD90281E5")
+    name = upload_job_name(head, "input/home/users.jsonl", "0055AED6DCD90281E5")
     stubber.add_client_error(
         "create_batch_inference_job",
         service_error_code="ResourceAlreadyExistsException",
@@ -230,3 +229,22 @@ def test_reuploads_to_an_unversioned_bucket_are_new_jobs_despite_version_id_null
         # When each event is handled, Then each write is its own job
         names.add(invoke("submit", event)["jobName"])
     assert len(names) == 2
+
+
+def test_two_quick_uploads_to_one_key_each_validate_their_own_version(
+    cloud: Cloud, personalize, invoke
+) -> None:
+    # Given two writes of one key before either event is handled (the bucket is versioned)
+    _, stubber = personalize
+    first = cloud.put("input/home/users.jsonl", b'{"userId": "first"}\n')
+    second = cloud.put("input/home/users.jsonl", b'{"userId": "second"}\n')
+    assert first["VersionId"] != second["VersionId"]
+    staged = []
+    for head, sequencer in ((first, "0055AED6DCD90281E5"), (second, "0055AED6DCD90281F9")):
+        stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": _arn("x")})
+        # When each event is handled
+        invoke("submit", object_created(head, "input/home/users.jsonl", sequencer=sequencer))
+        name = upload_job_name(head, "input/home/users.jsonl", sequencer)
+        staged.append(cloud.read(f"staged/home/{name}/users.jsonl"))
+    # Then each job read the version its event names, not the newest
+    assert staged == [b'{"userId":"first"}\n', b'{"userId":"second"}\n']

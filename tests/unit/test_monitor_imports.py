@@ -169,3 +169,29 @@ def test_an_export_written_again_starts_its_contact_imports_anew() -> None:
         None,
     )
     assert moved.updatedAt == "2026-11-23T02:00:00Z"
+
+
+class BrokenStagedFile(Importer):
+    def prepare(self, bucket: str, job_name: str, destination: Any) -> ImportPlan:
+        raise TimeoutError("read timed out")  # not an AWS error: before, it ended the whole tick
+
+
+def test_a_failing_import_step_does_not_keep_queued_jobs_from_being_submitted() -> None:
+    from batchrecs.jobs.model import QUEUED
+
+    from tests.fakes import FakePersonalize
+
+    queued = _importing(route="home").model_copy(
+        update={"jobName": "q-1", "request": f'{{"jobName": "q-1", "solutionVersionArn": "{ARN}"}}'}
+    )
+    queued = queued.moved_to(QUEUED, "2026-11-23T00:00:00Z")
+    jobs, events, personalize = FakeJobStore(_importing(), queued), FakeEvents(), FakePersonalize()
+    ses = SesContacts(objects=None, importer=BrokenStagedFile([], []), address_books=None)  # type: ignore[arg-type]
+    monitor = Monitor(jobs, personalize, events, routes=ROUTES, destination_for=destinations(ses=lambda: ses))
+    # When a tick meets an import step that fails with a non-AWS error
+    with pytest.raises(MonitorError, match="w-1: TimeoutError: read timed out"):
+        monitor.tick()
+    # Then the queued job was submitted all the same, and the importing job waits for the next tick
+    assert [request["jobName"] for _, request in personalize.created] == ["q-1"]
+    assert jobs.get("q-1").status == "CREATE PENDING"  # type: ignore[union-attr]
+    assert jobs.get("w-1").status == IMPORTING  # type: ignore[union-attr]

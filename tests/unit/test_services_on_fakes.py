@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from batchrecs.errors import ExportError, PersonalizeLimitExceeded, PersonalizeRejected
+from batchrecs.errors import (
+    ExportError,
+    PersonalizeLimitExceeded,
+    PersonalizeRejected,
+    PersonalizeUnavailable,
+)
 from batchrecs.export.planner import ExportPlanner
 from batchrecs.export.worker import ChunkExporter
 from batchrecs.formats.events import EXPORT_COMPLETED, JOB_STATE_CHANGE, JobStateChange
@@ -256,6 +261,38 @@ def test_an_upload_at_personalizes_limit_is_queued_and_a_rejected_request_fails(
     failed = submitter.handle(_upload(objects, "input/home/b.jsonl", b'{"userId": "1"}\n'))
     assert queued is not None and (queued.status, queued.inflight) == (QUEUED, "QUEUED")
     assert failed is not None and (failed.status, failed.failureReason) == (CREATE_FAILED, "bad filter")
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+def test_an_upload_replaced_or_deleted_before_it_is_read_is_rejected_not_read_as_the_newer_file(
+    change: str,
+) -> None:
+    # Given an upload whose event names its ETag (an unversioned bucket), replaced or deleted before submit
+    submitter, jobs, objects, personalize, events = _submitter()
+    first = _upload(objects, "input/home/u.jsonl", b'{"userId": "first"}\n')
+    first = Upload(first.bucket, first.key, first.size, first.identity, etag=objects.etag("data", first.key))
+    if change == "replaced":
+        objects.put("data", "input/home/u.jsonl", b'{"userId": "second"}\n')  # its own event follows
+    else:
+        del objects.data[("data", "input/home/u.jsonl")]
+    # When the first upload's event is handled
+    job = submitter.handle(first)
+    # Then its job is rejected with the reason, and nothing of the newer file was staged or submitted
+    assert job is not None and job.status == REJECTED and personalize.created == []
+    report = objects.json("data", "rejected/home/u.jsonl.report.json")
+    assert report["fileProblem"]["found"].startswith("it was replaced or deleted before it could be read")
+    assert not [key for (_, key) in objects.data if key.startswith("staged/")]
+
+
+def test_an_upload_personalize_cannot_take_now_waits_queued_for_the_monitor() -> None:
+    submitter, jobs, objects, personalize, events = _submitter()
+    personalize.create_errors = [PersonalizeUnavailable("ThrottlingException: Rate exceeded")]
+    job = submitter.handle(_upload(objects, "input/home/a.jsonl", b'{"userId": "1"}\n'))
+    assert job is not None and (job.status, job.inflight) == (QUEUED, "QUEUED")
+    assert jobs.get(job.jobName) == job  # recorded: the monitor submits it on its next tick
+    monitor = Monitor(jobs, personalize, events, clock=lambda: NOW)
+    assert monitor.tick().submitted == 1
+    assert jobs.get(job.jobName).status == CREATE_PENDING  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------------ monitor

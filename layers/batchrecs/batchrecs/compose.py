@@ -140,4 +140,11 @@ def upload_from_event(event: S3EventNotificationEventBridgeModel) -> Upload:
     obj = event.detail.object
     version = obj.version_id if obj.version_id and obj.version_id != "null" else None
     identity = "/".join(part for part in (obj.sequencer, version) if part) or (obj.etag or "")
-    return Upload(bucket=event.detail.bucket.name, key=obj.key, size=int(obj.size or 0), identity=identity)
+    return Upload(
+        bucket=event.detail.bucket.name,
+        key=obj.key,
+        size=int(obj.size or 0),
+        identity=identity,
+        version_id=version,
+        etag=obj.etag or None,
+    )

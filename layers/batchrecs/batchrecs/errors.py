@@ -25,6 +25,10 @@ class PersonalizeLimitExceeded(BatchrecsError):
     """Personalize refused a job because too many are pending or running (retry later)."""
 
 
+class PersonalizeUnavailable(BatchrecsError):
+    """Personalize did not answer (throttling, a 5xx, a timeout): try the same request again later."""
+
+
 class PersonalizeJobExists(BatchrecsError):
     """A job with this name already exists (an earlier delivery submitted it)."""
 
@@ -38,7 +42,8 @@ class ExportError(BatchrecsError):
 
 
 class ObjectChangedError(ExportError):
-    """An output file changed between planning and reading a chunk of it (its ETag no longer matches)."""
+    """An object is no longer the one expected: an upload replaced or deleted before it was read, or an
+    output file changed between planning and reading a chunk of it (its version or ETag is gone)."""
 
 
 class WriteRetriesExhausted(ExportError):

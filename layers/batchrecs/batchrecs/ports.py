@@ -71,7 +71,12 @@ class ObjectInfo(Protocol):
 
 
 class ObjectStore(Protocol):
-    def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]: ...
+    def iter_chunks(
+        self, bucket: str, key: str, version_id: str | None = None, if_match: str | None = None
+    ) -> Iterator[bytes]:
+        """Stream the object; with ``version_id`` or ``if_match``, only if it is still that object
+        (else ``ObjectChangedError``)."""
+        ...
 
     def iter_range(self, bucket: str, key: str, start: int, if_match: str) -> Iterator[bytes]:
         """Stream the object from byte ``start`` to its end, only if its ETag is still ``if_match``."""
@@ -90,7 +95,8 @@ class PersonalizeJobs(Protocol):
     def create(self, kind: JobKind, request: Mapping[str, Any]) -> str:
         """Start a batch inference or segment job; return its ARN.
 
-        Raises ``PersonalizeLimitExceeded``, ``PersonalizeJobExists`` or ``PersonalizeRejected``.
+        Raises ``PersonalizeLimitExceeded`` or ``PersonalizeUnavailable`` (not now), ``PersonalizeJobExists``
+        or ``PersonalizeRejected`` (no).
         """
         ...
 

@@ -7,16 +7,28 @@ from functools import cached_property
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as NoConnection
 
-from batchrecs.errors import PersonalizeJobExists, PersonalizeLimitExceeded, PersonalizeRejected
+from batchrecs.errors import (
+    PersonalizeJobExists,
+    PersonalizeLimitExceeded,
+    PersonalizeRejected,
+    PersonalizeUnavailable,
+)
 from batchrecs.routes.config import JobKind
 
-_PERMANENT = {
-    "InvalidInputException",
-    "ResourceNotFoundException",
-    "ResourceInUseException",
-    "TooManyTagsException",
+# Answers that say "not now" rather than "no": the job waits QUEUED and the monitor submits it again.
+_TRANSIENT = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestTimeout",
+    "RequestTimeoutException",
 }
 
 
@@ -40,9 +52,12 @@ class PersonalizeBatchJobs:
                 raise PersonalizeLimitExceeded(message) from exc
             if code == "ResourceAlreadyExistsException":
                 raise PersonalizeJobExists(message) from exc
-            if code in _PERMANENT:
-                raise PersonalizeRejected(f"{code}: {message}") from exc
-            raise
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if code in _TRANSIENT or status >= 500:
+                raise PersonalizeUnavailable(f"{code or status}: {message}") from exc
+            raise PersonalizeRejected(f"{code}: {message}") from exc  # any other answer is a "no"
+        except (NoConnection, HTTPClientError) as exc:  # no answer: connection refused, timeouts...
+            raise PersonalizeUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def describe(self, kind: JobKind, job_arn: str) -> tuple[str, str | None]:
         if kind.is_segment:

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from batchrecs.errors import ObjectChangedError
 
 READ_CHUNK = 1 << 20
+_GONE = {"PreconditionFailed", "412", "NoSuchVersion", "NoSuchKey", "404"}  # not that object any more
 PART_SIZE = 8 << 20  # S3 parts are at least 5 MiB, except the last
 
 
@@ -32,21 +33,25 @@ class S3Objects:
     def _client(self) -> Any:
         return self._given or boto3.client("s3")
 
-    def iter_chunks(self, bucket: str, key: str) -> Iterator[bytes]:
-        body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            yield from body.iter_chunks(READ_CHUNK)
-        finally:
-            body.close()
+    def iter_chunks(
+        self, bucket: str, key: str, version_id: str | None = None, if_match: str | None = None
+    ) -> Iterator[bytes]:
+        """Stream the object (that version of it, if it still has that ETag, when given)."""
+        expected = {"VersionId": version_id} if version_id else {}
+        expected |= {"IfMatch": if_match} if if_match else {}
+        yield from self._read(bucket, key, "it was uploaded", **expected)
 
     def iter_range(self, bucket: str, key: str, start: int, if_match: str) -> Iterator[bytes]:
+        yield from self._read(
+            bucket, key, "the export was planned", Range=f"bytes={start}-", IfMatch=if_match
+        )
+
+    def _read(self, bucket: str, key: str, since: str, **options: str) -> Iterator[bytes]:
         try:
-            body = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-", IfMatch=if_match)[
-                "Body"
-            ]
+            body = self._client.get_object(Bucket=bucket, Key=key, **options)["Body"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("PreconditionFailed", "412"):
-                raise ObjectChangedError(f"s3://{bucket}/{key} changed since the export was planned") from exc
+            if exc.response["Error"]["Code"] in _GONE and (options.keys() & {"IfMatch", "VersionId"}):
+                raise ObjectChangedError(f"s3://{bucket}/{key} changed since {since}") from exc
             raise
         try:
             yield from body.iter_chunks(READ_CHUNK)

@@ -11,6 +11,7 @@ from batchrecs.errors import (
     PersonalizeJobExists,
     PersonalizeLimitExceeded,
     PersonalizeRejected,
+    PersonalizeUnavailable,
 )
 from batchrecs.formats.events import JOB_STATE_CHANGE
 from batchrecs.jobs.model import CREATE_FAILED, CREATE_PENDING, QUEUED, Job
@@ -22,14 +23,17 @@ logger = Logger(child=True)
 
 
 def start_job(job: Job, personalize: PersonalizeJobs, now: str) -> Job:
-    """Create the job from its stored request: CREATE PENDING, QUEUED (limit reached) or CREATE FAILED."""
+    """Create the job from its stored request: CREATE PENDING; QUEUED when Personalize says "not now"
+    (the 5-job limit, throttling, a 5xx or no answer: the monitor submits it again); or CREATE FAILED
+    when it says no."""
     if job.kind is None or job.request is None:
         raise ValueError(f"job {job.jobName} has no request to submit")
     kind = JobKind(job.kind)
     request = json.loads(job.request)
     try:
         arn = personalize.create(kind, request)
-    except PersonalizeLimitExceeded:
+    except (PersonalizeLimitExceeded, PersonalizeUnavailable) as exc:
+        logger.warning("job waits for Personalize", extra={"job_name": job.jobName, "reason": str(exc)})
         return job if job.status == QUEUED else job.moved_to(QUEUED, now)
     except PersonalizeJobExists:
         arn = job_arn(request["solutionVersionArn"], job.jobName, kind.is_segment)

@@ -1,5 +1,5 @@
-"""One monitor tick: poll running jobs, advance SES contact imports, then submit queued jobs while
-Personalize has room."""
+"""One monitor tick: poll running jobs, submit queued jobs while Personalize has room, then advance
+SES contact imports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
 
 from batchrecs.clock import utc_now
 from batchrecs.errors import BatchrecsError
@@ -53,15 +52,14 @@ class Monitor:
         self._changed = 0
 
     def tick(self) -> MonitorSummary:
-        """Poll and submit; a job that fails is reported at the end without stopping the others."""
+        """Poll, submit, then advance contact imports. Each job's step is isolated: one that fails, for
+        whatever reason, is reported at the end without stopping the others; the SES import step, the
+        longest, comes last, so even a tick that runs out of time has polled and submitted."""
         summary = MonitorSummary()
         self._changed = 0
         for job in list(self._jobs.inflight("RUNNING")):
             summary.polled += 1
             self._guarded(summary, job, self._poll)
-        for job in list(self._jobs.inflight("IMPORTING")):
-            summary.importing += 1
-            self._guarded(summary, job, self._advance)
         queued = list(self._jobs.inflight("QUEUED"))
         for position, job in enumerate(queued):
             started = self._guarded(summary, job, self._submit)
@@ -70,6 +68,9 @@ class Monitor:
                 break  # Personalize is still at its limit: the rest wait for the next tick
             if started is not None:
                 summary.submitted += 1
+        for job in list(self._jobs.inflight("IMPORTING")):
+            summary.importing += 1
+            self._guarded(summary, job, self._advance)
         summary.changed = self._changed
         if summary.errors:
             raise MonitorError("; ".join(summary.errors))
@@ -112,7 +113,7 @@ class Monitor:
     def _guarded(self, summary: MonitorSummary, job: Job, step: Callable[[Job], Job]) -> Job | None:
         try:
             return step(job)
-        except (BatchrecsError, ClientError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the others' steps
             logger.exception("monitor step failed", extra={"job_name": job.jobName})
-            summary.errors.append(f"{job.jobName}: {exc}")
+            summary.errors.append(f"{job.jobName}: {type(exc).__name__}: {exc}")
             return None

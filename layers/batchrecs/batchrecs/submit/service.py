@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 
 from batchrecs import layout
 from batchrecs.clock import utc_now
-from batchrecs.errors import UnknownRouteError
+from batchrecs.errors import ObjectChangedError, UnknownRouteError
 from batchrecs.formats.input_files import MAX_INPUT_BYTES
 from batchrecs.formats.input_lines import Problem
 from batchrecs.jobs.lifecycle import record_change, start_job
@@ -33,6 +33,8 @@ class Upload:
     key: str
     size: int
     identity: str  # version id if the bucket is versioned, else the event's sequencer
+    version_id: str | None = None  # what the event names: the job reads exactly that upload
+    etag: str | None = None
 
     @property
     def route_and_name(self) -> tuple[str, str]:
@@ -96,12 +98,17 @@ class Submitter:
         staged = self._objects.writer(upload.bucket, staged_key, "application/x-ndjson")
         try:
             result = validate_upload(
-                self._objects.iter_chunks(upload.bucket, upload.key),
+                self._objects.iter_chunks(upload.bucket, upload.key, upload.version_id, upload.etag),
                 name,
                 route.kind,
                 route.onInvalidLines,
                 staged,
             )
+        except ObjectChangedError as exc:
+            staged.abort()
+            found = "it was replaced or deleted before it could be read (a newer upload is its own job)"
+            problem = Problem(0, "the file as it was uploaded", found)
+            return self._reject(job, name, {"fileProblem": problem.to_json()}, str(exc))
         except BaseException:
             staged.abort()
             raise
