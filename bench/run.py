@@ -320,7 +320,7 @@ def export_path(
     from batchrecs.sinks.dynamodb.destination import INITIAL_WRITES_PER_SECOND, DynamoDBRecords
     from batchrecs.sinks.dynamodb.writer import AdaptiveRate, ShardedRecordSink
 
-    from tests.fakes import FakeEvents, FakeJobStore
+    from tests.fakes import FakeEvents, FakeJobStore, FakeQueue
 
     rate = AdaptiveRate(initial=INITIAL_WRITES_PER_SECOND)  # as the workers start (sinks/dynamodb)
     sink = ShardedRecordSink(TABLE, writer or SignedBatchWriter(), threads=threads, rate=rate)
@@ -343,6 +343,7 @@ def export_path(
         events=FakeEvents(),
         destination_for=lambda route: DynamoDBRecords(lambda route: sink),
         max_receives=3,
+        queue=FakeQueue(),
     )
     counts, wall, cpu = _timed(lambda: worker.handle(message))
     if counts is None or counts.failed:

@@ -62,6 +62,9 @@ class FakeJobStore:
         if job.chunksTotal is None:
             self.jobs[job_name] = job.model_copy(update={"chunksTotal": total})
 
+    def note_chunk_retry(self, job_name: str, reason: str) -> None:
+        self.jobs[job_name] = self.jobs[job_name].model_copy(update={"chunkRetry": reason})
+
     def record_chunk_failure(self, job_name: str, chunk_id: str, reason: str) -> Job:
         job = self.jobs[job_name]
         self.jobs[job_name] = job.model_copy(
@@ -154,9 +157,13 @@ class FakeObjects:
 class FakeQueue:
     def __init__(self) -> None:
         self.sent: list[ChunkMessage] = []
+        self.delayed: list[tuple[str, int]] = []  # (receipt handle, seconds)
 
     def send(self, messages: list[ChunkMessage]) -> None:
         self.sent.extend(messages)
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        self.delayed.append((receipt_handle, seconds))
 
 
 class FakeEvents:

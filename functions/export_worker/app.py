@@ -12,7 +12,8 @@ processor = SqsFifoPartialProcessor(model=ChunkRecord, skip_group_on_error=True)
 
 
 def export_chunk(record: ChunkRecord) -> None:
-    chunk_exporter().handle_delivery(record.body, int(record.attributes.ApproximateReceiveCount))
+    receives = int(record.attributes.ApproximateReceiveCount)
+    chunk_exporter().handle_delivery(record.body, receives, record.receiptHandle)
 
 
 @logger.inject_lambda_context

@@ -193,7 +193,9 @@ def test_missing_output_fails_the_export_visibly(cloud: Cloud, personalize, invo
     assert _plain_job(cloud, name)["status"] == "EXPORTED"
 
 
-def test_a_chunk_of_a_file_that_changed_fails_alone_and_is_retried(cloud: Cloud, personalize, invoke) -> None:
+def test_a_chunk_of_a_file_that_changed_fails_alone_and_is_retried(
+    cloud: Cloud, personalize, invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given a planned export whose output file is then replaced (its ETag changes)
     _, stubber = personalize
     name, event = _active_job(cloud, stubber, invoke)
@@ -210,6 +212,10 @@ def test_a_chunk_of_a_file_that_changed_fails_alone_and_is_retried(cloud: Cloud,
         invoke("export_worker", sqs_event(messages))
     job = _plain_job(cloud, name)
     assert (job["status"], job.get("chunksDone")) == ("EXPORTING", None)
+    # And the job shows why at once, and each message was put back for a minute (the worker's role may
+    # change its visibility: a denied call would be logged as "could not schedule the chunk's retry")
+    assert "(receive 1 of 3)" in job["chunkRetry"] and "tried again in 60 s" in job["chunkRetry"]
+    assert "could not schedule" not in capsys.readouterr().out
 
 
 def test_related_items_records_are_keyed_by_item(cloud: Cloud, personalize, invoke) -> None:

@@ -52,6 +52,7 @@ def test_each_worker_writes_at_most_its_share_of_the_routes_budget(
         event_bus_name="bus",
         routes_file=str(routes_file),
         recommendations_table_name="recs",
+        chunks_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/chunks.fifo",
         chunk_max_receives=5,
         export_worker_concurrency=4,
         export_writer_threads=2,

@@ -48,7 +48,7 @@ class ThrottlingTable:
 
 def _sink(table: ThrottlingTable, **kwargs: Any) -> ShardedRecordSink:
     rate = AdaptiveRate(initial=1e9, sleep=lambda s: None)
-    return ShardedRecordSink("recs", table, rate=rate, sleep=lambda s: None, **kwargs)
+    return ShardedRecordSink("recs", table, rate=rate, **{"sleep": lambda s: None, **kwargs})
 
 
 def _item(pk: str, version: int) -> bytes:
@@ -57,7 +57,7 @@ def _item(pk: str, version: int) -> bytes:
 
 def test_nothing_is_lost_under_throttling_and_the_rate_backs_off() -> None:
     table = ThrottlingTable(throttle_batches=40, keep_fraction=0.3)
-    sink = _sink(table, threads=4, max_attempts=60)  # 40 throttled calls may all land on one batch
+    sink = _sink(table, threads=4)  # 40 throttled calls may all land on one batch
     for i in range(2000):
         sink.put((str(i), "home"), _item(str(i), 1))
     sink.flush()
@@ -117,11 +117,47 @@ def test_a_non_retryable_error_surfaces_on_flush() -> None:
         sink.flush()
 
 
-def test_items_still_unprocessed_after_every_attempt_raise() -> None:
-    sink = _sink(ThrottlingTable(throttle_batches=100, keep_fraction=0.0), threads=1, max_attempts=3)
+class SimulatedTime:
+    """A clock that the sink's backoff sleeps move on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_an_outage_of_a_minute_is_waited_out_and_nothing_is_lost() -> None:
+    # Given a table that answers 500 to every call for 60 (simulated) seconds: before, the writer gave
+    # up after 12 attempts in a row, about 16 s
+    time = SimulatedTime()
+    table = ThrottlingTable(error=DynamoDBError("InternalServerError", "boom", retryable=True))
+    real_write = table.write
+
+    def write(body: bytes) -> BatchResult:
+        if time.now >= 60:
+            table._error = None
+        return real_write(body)
+
+    table.write = write  # type: ignore[method-assign]
+    sink = _sink(table, threads=1, sleep=time.sleep, clock=time.clock)
     sink.put(("a", "home"), _item("a", 1))
-    with pytest.raises(WriteRetriesExhausted):
+    sink.flush()
+    sink.close()
+    assert sink.written == 1 and table.items["a"]["v"] == {"N": "1"}
+
+
+def test_items_stored_by_no_attempt_for_the_stall_budget_raise() -> None:
+    time = SimulatedTime()
+    table = ThrottlingTable(throttle_batches=10**6, keep_fraction=0.0)
+    sink = _sink(table, threads=1, stall_seconds=30, sleep=time.sleep, clock=time.clock)
+    sink.put(("a", "home"), _item("a", 1))
+    with pytest.raises(WriteRetriesExhausted, match="1 items still unprocessed after .* in 3. s"):
         sink.flush()
+    assert 30 <= time.now < 40
 
 
 def test_adaptive_rate_decreases_on_throttle_and_recovers_only_while_it_is_the_limit() -> None:

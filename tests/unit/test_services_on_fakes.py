@@ -15,7 +15,7 @@ from batchrecs.errors import (
     PersonalizeUnavailable,
 )
 from batchrecs.export.planner import ExportPlanner
-from batchrecs.export.worker import ChunkExporter
+from batchrecs.export.worker import ChunkExporter, retry_delay
 from batchrecs.formats.events import EXPORT_COMPLETED, JOB_STATE_CHANGE, JobStateChange
 from batchrecs.jobs.model import (
     ACTIVE,
@@ -138,10 +138,21 @@ def test_a_job_without_output_fails_its_export_visibly_and_raises() -> None:
 
 
 def _worker(
-    jobs: FakeJobStore, objects: FakeObjects, events: FakeEvents, destination: FakeDestination
+    jobs: FakeJobStore,
+    objects: FakeObjects,
+    events: FakeEvents,
+    destination: FakeDestination,
+    queue: FakeQueue | None = None,
 ) -> ChunkExporter:
     return ChunkExporter(
-        ROUTES, jobs, objects, events, lambda route: destination, max_receives=3, clock=lambda: NOW
+        ROUTES,
+        jobs,
+        objects,
+        events,
+        lambda route: destination,
+        max_receives=3,
+        queue=queue or FakeQueue(),
+        clock=lambda: NOW,
     )
 
 
@@ -195,10 +206,15 @@ def test_a_destination_that_goes_on_leaves_the_job_importing_without_a_completio
 def test_a_chunk_failing_on_its_last_receive_fails_the_job_and_says_so() -> None:
     jobs, objects, queue, events = _planned(chunk_bytes=1 << 20)
     objects.put(BUCKET, "output/home/home-1/u.jsonl.out", OUT + _line("41"))  # changed after planning
-    worker = _worker(jobs, objects, events, FakeDestination())
+    worker = _worker(jobs, objects, events, FakeDestination(), queue)
     with pytest.raises(ExportError, match="changed"):
-        worker.handle_delivery(queue.sent[0], receive_count=2)
-    assert jobs.get("home-1").status == EXPORTING  # type: ignore[union-attr]  # retries left: not yet
+        worker.handle_delivery(queue.sent[0], receive_count=2, receipt_handle="r-2")
+    job = jobs.get("home-1")
+    assert job is not None and job.status == EXPORTING  # retries left: not failed yet, but shown at once
+    assert job.chunkRetry is not None and job.chunkRetry.startswith(
+        f"chunk 0.0 failed (receive 2 of 3) at {NOW}, tried again in 240 s: ObjectChangedError"
+    )
+    assert queue.delayed == [("r-2", 240)]  # not the queue's 90-minute visibility timeout
     with pytest.raises(ExportError, match="changed"):
         worker.handle_delivery(queue.sent[0], receive_count=3)
     job = jobs.get("home-1")
@@ -207,6 +223,13 @@ def test_a_chunk_failing_on_its_last_receive_fails_the_job_and_says_so() -> None
     assert (
         completed["status"] == EXPORT_FAILED and "chunk 0.0: ObjectChangedError" in completed["failureReason"]
     )
+
+
+def test_a_failed_chunk_is_tried_again_after_a_growing_delay_well_before_hours() -> None:
+    delays = [retry_delay(receive) for receive in range(1, 5)]
+    assert delays == [60, 240, 960, 3840]
+    assert sum(delays) < 90 * 60  # given up after ~85 min, not 5 x 90 min
+    assert retry_delay(10) == 5400
 
 
 # ------------------------------------------------------------------ submitter

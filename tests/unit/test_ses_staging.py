@@ -13,7 +13,7 @@ from batchrecs.jobs.model import EXPORTING, Job
 from batchrecs.routes.config import parse_routes
 from batchrecs.sinks.ses.destination import SesContacts
 
-from tests.fakes import FakeEvents, FakeJobStore, FakeObjects
+from tests.fakes import FakeEvents, FakeJobStore, FakeObjects, FakeQueue
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
 ROUTES = parse_routes(
@@ -71,7 +71,7 @@ def test_segment_users_are_staged_under_their_segments_topic() -> None:
         assert route.destination.type == "ses", "an SES route writes no DynamoDB records"
         return SesContacts(objects, importer=None, address_books=lambda destination: Ids())  # type: ignore[arg-type]
 
-    exporter = ChunkExporter(ROUTES, jobs, objects, events, only_ses, max_receives=3)
+    exporter = ChunkExporter(ROUTES, jobs, objects, events, only_ses, max_receives=3, queue=FakeQueue())
     message = ChunkMessage(
         jobName="arrivals-1",
         chunkId="0.0",

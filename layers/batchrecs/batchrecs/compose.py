@@ -109,6 +109,7 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         events=EventBridgePublisher(settings.event_bus_name),
         destination_for=destinations(dynamodb=lambda: DynamoDBRecords(sink_for), ses=_ses_contacts),
         max_receives=settings.chunk_max_receives,
+        queue=SqsChunkQueue(settings.chunks_queue_url),
     )
 
 

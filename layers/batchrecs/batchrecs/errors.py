@@ -49,8 +49,11 @@ class ObjectChangedError(ExportError):
 class WriteRetriesExhausted(ExportError):
     """Items stayed unprocessed after every retry; they were not written."""
 
-    def __init__(self, unprocessed: int, attempts: int) -> None:
-        super().__init__(f"{unprocessed} items still unprocessed after {attempts} attempts")
+    def __init__(self, unprocessed: int, attempts: int, seconds: float) -> None:
+        super().__init__(
+            f"{unprocessed} items still unprocessed after {attempts} attempts "
+            f"in {seconds:.0f} s that stored nothing"
+        )
         self.unprocessed = unprocessed
         self.attempts = attempts
 

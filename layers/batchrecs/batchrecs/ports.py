@@ -42,9 +42,17 @@ class JobStore(Protocol):
         """Mark a chunk as given up (dead-lettered): the job is EXPORT_FAILED until it is re-driven."""
         ...
 
+    def note_chunk_retry(self, job_name: str, reason: str) -> None:
+        """Show on the job, at once, why one of its chunks failed and when it is tried again."""
+        ...
+
 
 class ChunkQueue(Protocol):
     def send(self, messages: list[ChunkMessage]) -> None: ...
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        """Make a received message, which failed, visible again only after ``seconds``."""
+        ...
 
 
 class ObjectWriter(Protocol):

@@ -35,6 +35,7 @@ class ExportSettings(_Settings):
 
 class ExportWorkerSettings(_Settings):
     recommendations_table_name: str = Field(min_length=1)
+    chunks_queue_url: str = Field(min_length=1)  # a failed chunk's message is made visible later
     chunk_max_receives: int = Field(ge=1)  # the chunks queue's maxReceiveCount
     export_worker_concurrency: int = Field(ge=1)  # the event source's MaximumConcurrency
     export_writer_threads: int = Field(default=4, ge=1, le=32)

@@ -122,6 +122,15 @@ class DynamoDBJobStore:
         )
         return _from_item(response["Attributes"])
 
+    def note_chunk_retry(self, job_name: str, reason: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"jobName": {"S": job_name}},
+            UpdateExpression="SET chunkRetry = :reason",
+            ConditionExpression="attribute_exists(jobName)",
+            ExpressionAttributeValues={":reason": {"S": reason[:1000]}},
+        )
+
     def inflight(self, state: Inflight) -> Iterator[Job]:
         paginator = self._client.get_paginator("query")
         for page in paginator.paginate(

@@ -44,6 +44,11 @@ class SqsChunkQueue:
                 failed = ", ".join(f"{f['Id']}: {f.get('Code')}" for f in response["Failed"])
                 raise BatchrecsError(f"chunk messages not sent: {failed}")
 
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        self._client.change_message_visibility(
+            QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+
 
 def redrive(from_url: str, to_url: str, client: Any = None, limit: int | None = None) -> int:
     """Move chunk messages from a dead-letter queue back to the chunks queue; return how many moved.

@@ -23,10 +23,20 @@ from batchrecs.formats.output_lines import parse_out_line as user_line
 from batchrecs.formats.output_lines import parse_segment_line as segment_line
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
 from batchrecs.jobs.progress import ChunkCounts, ChunkWork
-from batchrecs.ports import Destination, EventPublisher, JobStore, ObjectStore
+from batchrecs.ports import ChunkQueue, Destination, EventPublisher, JobStore, ObjectStore
 from batchrecs.routes.config import Route, RoutesConfig
 
 logger = Logger(child=True)
+
+FIRST_RETRY_SECONDS = 60
+MAX_RETRY_SECONDS = 5400  # the chunks queue's visibility timeout
+
+
+def retry_delay(receive_count: int) -> int:
+    """Seconds before a failed chunk is tried again: 1, 4, 16, 64 minutes for receives 1 to 4, so a
+    failing chunk is given up (5 receives) after about 85 minutes rather than 7.5 hours of the queue's
+    90-minute visibility timeout, and a brief outage is still waited out."""
+    return min(FIRST_RETRY_SECONDS * 4 ** (receive_count - 1), MAX_RETRY_SECONDS)
 
 
 class ChunkExporter:
@@ -38,6 +48,7 @@ class ChunkExporter:
         events: EventPublisher,
         destination_for: Callable[[Route], Destination],
         max_receives: int,
+        queue: ChunkQueue,
         clock: Callable[[], str] = utc_now,
     ) -> None:
         self._routes = routes
@@ -46,16 +57,38 @@ class ChunkExporter:
         self._events = events
         self.destination_for = destination_for
         self._max_receives = max_receives
+        self._queue = queue
         self._clock = clock
 
-    def handle_delivery(self, message: ChunkMessage, receive_count: int) -> ChunkCounts | None:
-        """Export a delivered chunk; on its last allowed receive, a failure is recorded on the job first."""
+    def handle_delivery(
+        self, message: ChunkMessage, receive_count: int, receipt_handle: str | None = None
+    ) -> ChunkCounts | None:
+        """Export a delivered chunk. A failure is shown on the job at once; the message is tried again
+        after a growing delay (``retry_delay``), and on its last allowed receive the job fails."""
         try:
             return self.handle(message)
         except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
             if receive_count >= self._max_receives:
-                self.give_up(message, f"{type(exc).__name__}: {exc}")
+                self.give_up(message, reason)
+            else:
+                self._retry_later(message, receive_count, receipt_handle, reason)
             raise  # the record fails: retried, and after the last receive dead-lettered
+
+    def _retry_later(
+        self, message: ChunkMessage, receive_count: int, receipt: str | None, reason: str
+    ) -> None:
+        delay = retry_delay(receive_count)
+        note = (
+            f"chunk {message.chunkId} failed (receive {receive_count} of {self._max_receives}) at "
+            f"{self._clock()}, tried again in {delay} s: {reason}"
+        )
+        try:  # neither step may hide the chunk's own error
+            self._jobs.note_chunk_retry(message.jobName, note)
+            if receipt is not None:
+                self._queue.retry_later(receipt, delay)
+        except Exception:
+            logger.exception("could not schedule the chunk's retry", extra={"job_name": message.jobName})
 
     def handle(self, message: ChunkMessage) -> ChunkCounts | None:
         """Export one chunk; None when it had already been counted (a redelivered message)."""

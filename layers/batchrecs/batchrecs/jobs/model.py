@@ -78,6 +78,7 @@ class Job(BaseModel):
     exportFailed: int | None = None
     generatedAt: str | None = None
     chunksFailed: set[str] | None = None  # chunks that used up their retries (in the dead-letter queue)
+    chunkRetry: str | None = None  # the latest chunk failure that will be retried: which, when, why
     exportMissing: int | None = None  # SES: users without an e-mail address
     exportThrottles: int | None = None  # DynamoDB: throttled BatchWriteItem calls (retried, nothing dropped)
     importJobs: list[str] | None = None  # SES: the contact import jobs started for this export

@@ -100,6 +100,9 @@ class AdaptiveRate:
                 self._decreased_at = now
 
 
+STALL_SECONDS = 180.0  # a few minutes of nothing stored: an outage; the chunk is retried later
+
+
 class ShardedRecordSink:
     """A ``RecordSink`` writing through ``writer`` with ``threads`` in-order shards."""
 
@@ -109,17 +112,19 @@ class ShardedRecordSink:
         writer: BatchWriter,
         threads: int = 4,
         rate: AdaptiveRate | None = None,
-        max_attempts: int = 12,
+        stall_seconds: float = STALL_SECONDS,
         base_delay: float = 0.05,
         max_delay: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         batches_per_handoff: int = 4,
     ) -> None:
         self._handoff = BATCH_SIZE * batches_per_handoff  # items a writer thread is woken up for
         self._body_start = b'{"RequestItems":{' + orjson.dumps(table) + b":["
         self._writer = writer
         self.rate = rate or AdaptiveRate()
-        self._max_attempts = max_attempts
+        self._stall_seconds = stall_seconds
+        self._clock = clock
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._sleep = sleep
@@ -195,10 +200,12 @@ class ShardedRecordSink:
 
         The shared rate paces the sends; a retry only waits a jittered backoff that grows with the
         attempts in a row that stored nothing (a partly stored batch made progress: the rate, already
-        lowered, does the pacing). ``max_attempts`` such attempts in a row raise instead of dropping.
+        lowered, does the pacing). Attempts that store nothing for ``stall_seconds`` in a row (throttling
+        or 5xx answers all along: an outage, not a busy table) raise instead of dropping.
         """
         requests = [b'{"PutRequest":{"Item":' + item + b"}}" for item in items]
         stalled = 0
+        stalled_since = 0.0
         while True:
             self.rate.acquire(len(requests))
             body = self._body_start + b",".join(requests) + b"]}}"
@@ -216,8 +223,10 @@ class ShardedRecordSink:
                 return
             self.rate.throttled()
             stalled = 0 if done else stalled + 1
-            if stalled >= self._max_attempts:
-                raise WriteRetriesExhausted(len(unprocessed), stalled)
+            if stalled == 1:
+                stalled_since = self._clock()
+            elif stalled and self._clock() - stalled_since >= self._stall_seconds:
+                raise WriteRetriesExhausted(len(unprocessed), stalled, self._clock() - stalled_since)
             with self._lock:
                 self.retries += 1
             requests = unprocessed
