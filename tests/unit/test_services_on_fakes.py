@@ -31,7 +31,7 @@ from batchrecs.jobs.model import (
     Job,
 )
 from batchrecs.monitor.service import Monitor
-from batchrecs.routes.config import parse_routes
+from batchrecs.routes.config import parse_routes, snapshot
 from batchrecs.submit.service import Submitter, Upload
 
 from tests.fakes import FakeDestination, FakeEvents, FakeJobStore, FakeObjects, FakePersonalize, FakeQueue
@@ -124,14 +124,37 @@ def test_a_limited_route_spreads_its_chunks_over_its_groups() -> None:
     assert [m.group for m in queue.sent] == ["limited.0", "limited.1", "limited.0", "limited.1"]
 
 
-def test_a_job_without_output_fails_its_export_visibly_and_raises() -> None:
+def test_a_job_without_output_fails_its_export_visibly_once_without_raising() -> None:
     jobs, objects, queue, events = FakeJobStore(_job()), FakeObjects(), FakeQueue(), FakeEvents()
     planner = ExportPlanner(ROUTES, jobs, objects, queue, events, clock=lambda: NOW)
-    with pytest.raises(ExportError, match="no .out files"):
-        planner.handle(JobStateChange(jobName="home-1", route="home", status=ACTIVE), datetime.now(UTC))
+    failed = planner.handle(JobStateChange(jobName="home-1", route="home", status=ACTIVE), datetime.now(UTC))
+    assert failed.status == EXPORT_FAILED and "no .out files" in (failed.failureReason or "")
     assert jobs.get("home-1").status == EXPORT_FAILED  # type: ignore[union-attr]
     [completed] = events.of(EXPORT_COMPLETED)
     assert (completed["status"], queue.sent) == (EXPORT_FAILED, [])
+
+
+def test_a_job_exports_with_the_route_it_was_submitted_with_even_once_the_route_is_gone() -> None:
+    # Given a job submitted on route "limited" (2 export workers), whose route is then deleted
+    job = _job(route="limited").model_copy(update={"routeSnapshot": snapshot(ROUTES.get("limited"))})
+    jobs, objects, queue, events = FakeJobStore(job), FakeObjects(), FakeQueue(), FakeEvents()
+    objects.put(BUCKET, "output/limited/limited-1/u.jsonl.out", OUT)
+    now = parse_routes(
+        f"routes:\n  home: {{kind: popularity, solutionVersionArn: '{ARN}', destination: {{type: dynamodb}}}}\n",
+        {},
+    )
+    assert "limited" not in now.routes
+    # When its export is planned and its chunks written
+    planner = ExportPlanner(now, jobs, objects, queue, events, clock=lambda: NOW)
+    planner.handle(JobStateChange(jobName="limited-1", route="limited", status=ACTIVE), datetime.now(UTC))
+    destination = FakeDestination()
+    worker = ChunkExporter(now, jobs, objects, events, lambda route: destination, 3, FakeQueue(), lambda: NOW)
+    for message in queue.sent:
+        worker.handle(message)
+    # Then it used its snapshot (its groups) and finished, with no failure
+    assert {m.group for m in queue.sent} <= {"limited.0", "limited.1"}
+    assert jobs.get("limited-1").status == EXPORTED  # type: ignore[union-attr]
+    assert [key for _, lines in destination.chunks for _, key in lines] == [str(u) for u in range(1, 41)]
 
 
 # ------------------------------------------------------------------ worker
@@ -252,6 +275,7 @@ def test_a_valid_upload_is_staged_and_submitted_with_the_routes_options() -> Non
     submitter, jobs, objects, personalize, events = _submitter()
     job = submitter.handle(_upload(objects, "input/home/u.jsonl", b'{"userId": "1"}\n{"userId": "2"}\n'))
     assert job is not None and job.status == CREATE_PENDING
+    assert ROUTES.for_job("gone", job.routeSnapshot) == ROUTES.get("home")  # the job keeps its route
     [(kind, request)] = personalize.created
     assert (request["solutionVersionArn"], request["numResults"], request["roleArn"]) == (ARN, 5, ROLE)
     staged = request["jobInput"]["s3DataSource"]["path"].removeprefix("s3://data/")

@@ -13,7 +13,7 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 
 from batchrecs.clock import iso, utc_now
-from batchrecs.errors import ExportError, JobConflictError, JobNotFoundError
+from batchrecs.errors import BatchrecsError, ExportError, JobConflictError, JobNotFoundError
 from batchrecs.export.plan import ExportPlan
 from batchrecs.export.progress import finish
 from batchrecs.formats.events import JobStateChange
@@ -57,17 +57,17 @@ class ExportPlanner:
         if job.status == EXPORTED:
             logger.info("job already exported", extra={"job_name": job.jobName})
             return job
-        try:
-            route = self._routes.get(job.route)  # an unknown route fails the export here, not in every chunk
+        try:  # the route the job was submitted with: a route changed or deleted since does not matter
+            route = self._routes.for_job(job.route, job.routeSnapshot)
             if not job.outputPath:
                 raise ExportError("job has no output path")
             bucket, prefix = output_prefix(job.outputPath)
             files = self._objects.list_objects(bucket, prefix, suffix=OUT_SUFFIX)
             if not files:
                 raise ExportError(f"no {OUT_SUFFIX} files under {job.outputPath}")
-        except Exception as exc:
-            finish(job, EXPORT_FAILED, self._jobs, self._events, self._clock, failure=str(exc))
-            raise
+        except BatchrecsError as exc:  # for good: failed and said once (a raise is retried: said again)
+            logger.error("export cannot start", extra={"job_name": job.jobName, "reason": str(exc)})
+            return finish(job, EXPORT_FAILED, self._jobs, self._events, self._clock, failure=str(exc))
         plan = ExportPlan(
             job_name=job.jobName,
             route=route.name,

@@ -99,7 +99,7 @@ class ChunkExporter:
             logger.info("chunk already exported", extra={"job_name": job.jobName, "chunk": message.chunkId})
             self._finish_if_complete(job)
             return None
-        route = self._routes.get(job.route)
+        route = self._routes.for_job(job.route, job.routeSnapshot)
         counts = self._export(message, route)
         updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
         if updated is None:
@@ -172,7 +172,7 @@ class ChunkExporter:
         to EXPORTED, or to the status where its destination goes on (the monitor advances it)."""
         if job.status in (EXPORTING, EXPORT_FAILED) and job.chunks_finished and not job.chunksFailed:
             try:
-                destination = self.destination_for(self._routes.get(job.route))
+                destination = self.destination_for(self._routes.for_job(job.route, job.routeSnapshot))
                 moved = destination.after_last_chunk(job, self._clock())
                 if moved is None:
                     finish(job, EXPORTED, self._jobs, self._events, self._clock)

@@ -53,6 +53,7 @@ class Job(BaseModel):
 
     jobName: str
     route: str
+    routeSnapshot: str | None = None  # the route as configured at submit (JSON): what the job's export uses
     kind: str | None = None
     status: str
     inflight: Inflight | None = None

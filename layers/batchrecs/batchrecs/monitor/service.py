@@ -88,7 +88,7 @@ class Monitor:
         """A job whose destination goes on after its chunks (SES imports): one step of it per tick."""
         if self._destination_for is None or self._routes is None:
             raise BatchrecsError("a job is IMPORTING but the monitor has no destinations")
-        route = self._routes.get(job.route)
+        route = self._routes.for_job(job.route, job.routeSnapshot)
         step = self._destination_for(route).advance(job, route)
         if step.outcome is not None:
             finish(step.job, step.outcome, self._jobs, self._events, self._clock, step.failure)

@@ -129,6 +129,21 @@ class RoutesConfig(_Strict):
             known = ", ".join(sorted(self.routes))
             raise UnknownRouteError(f"no route named {name!r} (configured: {known})") from None
 
+    def for_job(self, name: str, snapshot: str | None) -> Route:
+        """The route a job was submitted with (its ``routeSnapshot``), so changing or deleting a route
+        never changes a job already running; a job from before snapshots uses the route as it is now."""
+        if snapshot:
+            try:
+                return Route.model_validate_json(snapshot)
+            except ValidationError:
+                pass  # written by another version of batchrecs: the current route it is
+        return self.get(name)
+
+
+def snapshot(route: Route) -> str:
+    """The route as a job keeps it (see ``RoutesConfig.for_job``)."""
+    return route.model_dump_json(exclude_none=True)
+
 
 def load_routes(path: str | Path, environ: Mapping[str, str] | None = None) -> RoutesConfig:
     """Read and validate the routes file; every problem is a ``ConfigError`` naming route and field."""

@@ -18,7 +18,7 @@ from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import RECEIVED, REJECTED, Job
 from batchrecs.jobs.naming import file_stem, job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
-from batchrecs.routes.config import Route, RoutesConfig
+from batchrecs.routes.config import Route, RoutesConfig, snapshot
 from batchrecs.submit.request import build_request
 from batchrecs.submit.validation import ValidationResult, validate_upload
 
@@ -87,7 +87,7 @@ class Submitter:
         except UnknownRouteError as exc:
             problem = Problem(0, "a file under input/<route>/ for a configured route", str(exc))
             return self._reject(job, name, {"fileProblem": problem.to_json()}, str(exc))
-        job = job.model_copy(update={"kind": route.kind.value})
+        job = job.model_copy(update={"kind": route.kind.value, "routeSnapshot": snapshot(route)})
         if upload.size > MAX_INPUT_BYTES:
             problem = Problem(0, f"a file of at most {MAX_INPUT_BYTES} bytes", f"{upload.size} bytes")
             return self._reject(job, name, {"fileProblem": problem.to_json()}, "file too large")
