@@ -8,7 +8,7 @@
     batchrecs redrive-chunks --dlq-url URL --queue-url URL
 
 The functions' own logs go to stderr, so stdout holds only what a command prints (one JSON object
-with ``--json``).
+with ``--json``). Every command exits with the same codes (``EXIT_CODES``), and says why in one line:
 """
 
 from __future__ import annotations
@@ -21,13 +21,23 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from batchrecs.errors import BatchrecsError
+
 from batchrecs_local.stack import ROOT
 
 DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
+EXIT_CODES = {
+    0: "ok: the file is valid, the job was EXPORTED, the command did what it was asked",
+    1: "invalid or failed: the file is invalid, the job was REJECTED, CREATE FAILED or EXPORT_FAILED",
+    2: "usage or configuration: bad arguments, no such file, a bad routes file, an unknown route",
+    3: "timed out: the job did not end within --timeout (it may still end)",
+    4: "unexpected error: a bug or a local cloud that failed (--verbose shows the traceback)",
+}
 OFFLINE_ARN = "arn:aws:personalize:us-east-1:000000000000:solution/offline-validation/1"
 
 
@@ -46,17 +56,57 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"function logs: {log_path} (--verbose shows them here)", file=sys.stderr)
     try:
         return int(args.run(args, out))
+    except (UsageError, BatchrecsError) as exc:  # ConfigError, UnknownRouteError: what the user gave
+        return _fail(2, exc)
     except TimeoutError as exc:
-        print(f"batchrecs: {exc}", file=sys.stderr)
-        return 1
+        return _fail(3, exc)
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback; --verbose shows it
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        return _fail(4, f"unexpected error: {type(exc).__name__}: {exc}")
     finally:
         sys.stdout = out
         if log is not None:
             log.close()
 
 
+class UsageError(Exception):
+    """Something the user gave cannot be used (exit code 2)."""
+
+
+def _fail(code: int, reason: object) -> int:
+    message = "; ".join(line.strip() for line in str(reason).splitlines() if line.strip())
+    print(f"batchrecs: {message}", file=sys.stderr)
+    return code
+
+
+def _routes(args: argparse.Namespace) -> Any:
+    """The routes file a command will use, checked before anything starts (with ``--route``, that
+    route too): a bad file or an unknown route is exit code 2 for every command, at once."""
+    from batchrecs.routes.config import load_routes
+
+    routes = load_routes(getattr(args, "routes", None) or DEFAULT_ROUTES, _OfflineEnviron())
+    if getattr(args, "route", None):
+        routes.get(args.route)
+    return routes
+
+
+def _readable(file: Path) -> Path:
+    if file.is_dir():
+        raise UsageError(f"{file} is a folder, not a file")
+    if not file.is_file():
+        raise UsageError(f"no such file: {file}")
+    return file
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batchrecs", description=__doc__.split("\n\n")[0])
+    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="batchrecs",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"exit codes:\n{codes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run the sample routes end to end on the local cloud")
@@ -134,22 +184,23 @@ def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -
 
 
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
-    from batchrecs.errors import BatchrecsError
     from batchrecs.formats.lines import iter_file
-    from batchrecs.routes.config import JobKind, load_routes
-    from batchrecs.submit.validation import validate_upload
+    from batchrecs.routes.config import JobKind
+    from batchrecs.submit.validation import validate_upload, validate_upload_size
 
-    try:
-        if args.route:
-            route = load_routes(args.routes, _OfflineEnviron()).get(args.route)
-            kind, on_invalid = route.kind, route.onInvalidLines
-        else:
+    if args.route:
+        route = _routes(args).get(args.route)
+        kind, on_invalid = route.kind, route.onInvalidLines
+    else:
+        try:
             kind, on_invalid = JobKind(args.kind), "reject"
-    except (BatchrecsError, ValueError) as exc:
-        print(f"batchrecs: {exc}", file=sys.stderr)
-        return 2
-    with args.file.open("rb") as file:
-        result = validate_upload(iter_file(file), args.file.name, kind, on_invalid)
+        except ValueError:
+            raise UsageError(f"no job kind {args.kind!r} ({', '.join(JobKind)})") from None
+    size = _readable(args.file).stat().st_size
+    result = validate_upload_size(size, kind, on_invalid)  # what submit checks first
+    if result is None:
+        with args.file.open("rb") as file:
+            result = validate_upload(iter_file(file), args.file.name, kind, on_invalid)
     report = result.report(source=str(args.file), route=args.route)
     if args.json:
         print(json.dumps(report), file=out)
@@ -210,9 +261,8 @@ def _drive(args: argparse.Namespace, out: TextIO, file: Path, start: Any) -> int
     """Fresh local cloud: start a job from ``file``, wait for its end state, dump, summarise."""
     from batchrecs_local.session import LocalCloud
 
-    if not file.is_file():
-        print(f"batchrecs: no such file: {file}", file=sys.stderr)
-        return 2
+    _readable(file)
+    _routes(args)
     with LocalCloud(_options(args)) as cloud:
         key = start(cloud)
         job = cloud.wait_for([key], args.timeout, on_change=_progress)[key]
@@ -278,6 +328,7 @@ def _progress(job: dict[str, Any]) -> None:
 def _up(args: argparse.Namespace, out: TextIO) -> int:
     from batchrecs_local.session import LocalCloud
 
+    _routes(args)  # a bad routes file stops here, not in every monitor tick
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -211,7 +211,7 @@ class LocalCloud:
         _write_jsonl(directory / "contacts.jsonl", self.contacts())
         for prefix in (layout.REPORTS, layout.REJECTED):
             for key in self.keys(prefix):
-                target = directory / key
+                target = directory / dump_path(key)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(self.read(key))
 
@@ -255,6 +255,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     return value
+
+
+def dump_path(key: str) -> str:
+    """A relative path for an S3 key that stays inside the dump folder: S3 keys may hold ``..``, ``.``
+    and empty segments, which are plain names there (written as ``%2E%2E``, ``%2E``, ``%``)."""
+    special = {"..": "%2E%2E", ".": "%2E", "": "%"}
+    return "/".join(special.get(part, part) for part in key.split("/"))
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -119,7 +119,7 @@ def test_rejected_file_exits_1_with_a_line_numbered_report(tmp_path: Path) -> No
     assert result.code == 1
     summary = result.json
     assert (summary["status"], summary["rejected"], summary["records_written"]) == ("REJECTED", True, 0)
-    assert summary["report"] == "rejected/home/rejected.jsonl.report.json"
+    assert summary["report"] == f"rejected/home/{summary['job_name']}/rejected.jsonl.report.json"
     report = (tmp_path / summary["report"]).read_text()
     assert '"line": 2' in report and '"line": 3' in report
     assert (tmp_path / "records.jsonl").read_text() == ""

@@ -103,7 +103,7 @@ def test_invalid_file_is_rejected_with_a_line_numbered_report_and_nothing_submit
     result = invoke("submit", object_created(head, "input/home/bad.jsonl"))
     # Then the job is REJECTED, the report lists line numbers, expected and found, and nothing is staged
     assert result == {"jobName": name, "status": "REJECTED"}
-    report = json.loads(cloud.read("rejected/home/bad.jsonl.report.json"))
+    report = json.loads(cloud.read(f"rejected/home/{name}/bad.jsonl.report.json"))
     assert report["accepted"] is False
     assert report["totals"]["invalid"] == 2
     assert [(p["line"], p["found"]) for p in report["problems"]] == [
@@ -115,7 +115,10 @@ def test_invalid_file_is_rejected_with_a_line_numbered_report_and_nothing_submit
     assert cloud.keys("staged/") == []
     assert cloud.read("input/home/bad.jsonl") == body
     job = cloud.job(name)
-    assert (job["status"]["S"], job["reportKey"]["S"]) == ("REJECTED", "rejected/home/bad.jsonl.report.json")
+    assert (job["status"]["S"], job["reportKey"]["S"]) == (
+        "REJECTED",
+        f"rejected/home/{name}/bad.jsonl.report.json",
+    )
     assert "inflight" not in job
     [event] = cloud.published()
     assert (event["detail"]["status"], event["detail"]["failureReason"]) == (
@@ -205,7 +208,7 @@ def test_file_for_an_unknown_route_is_rejected_and_reported(cloud: Cloud, person
     head = cloud.put("input/nope/users.jsonl", USERS)
     result = invoke("submit", object_created(head, "input/nope/users.jsonl"))
     assert result["status"] == "REJECTED"
-    report = json.loads(cloud.read("rejected/nope/users.jsonl.report.json"))
+    report = json.loads(cloud.read(f"rejected/nope/{result['jobName']}/users.jsonl.report.json"))
     assert "no route named 'nope'" in report["fileProblem"]["found"]
 
 

@@ -63,3 +63,23 @@ def test_job_arn_follows_the_solution_version() -> None:
     assert (
         job_arn(sv, "j1", segment=True) == "arn:aws:personalize:eu-west-1:123456789012:batch-segment-job/j1"
     )
+
+
+def test_long_names_inside_derived_keys_are_cut_whole_characters_and_stay_unique() -> None:
+    from batchrecs.layout import MAX_NAME_BYTES, fitted
+
+    assert fitted("users") == "users"
+    a, b = fitted("é" * 300 + "a"), fitted("é" * 300 + "b")
+    assert a != b
+    for cut in (a, b):
+        assert len(cut.encode()) <= MAX_NAME_BYTES
+        assert cut.startswith("é" * 80) and "\ufffd" not in cut
+
+
+def test_a_dumped_key_never_leaves_the_dump_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from batchrecs_local.session import dump_path
+
+    for key in ("rejected/home/j/../../../../etc/x.report.json", "rejected//./a", "reports/j/ok.json"):
+        target = (tmp_path / dump_path(key)).resolve()
+        assert target.is_relative_to(tmp_path.resolve()), key
+    assert dump_path("reports/j/ok.json") == "reports/j/ok.json"

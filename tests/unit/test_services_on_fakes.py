@@ -296,7 +296,7 @@ def test_an_invalid_upload_is_rejected_with_a_line_numbered_report_and_nothing_s
     submitter, jobs, objects, personalize, events = _submitter()
     job = submitter.handle(_upload(objects, "input/home/bad.jsonl", b'{"userId": "1"}\n{"userId": 2}\n'))
     assert job is not None and job.status == REJECTED and personalize.created == []
-    report = objects.json("data", "rejected/home/bad.jsonl.report.json")
+    report = objects.json("data", f"rejected/home/{job.jobName}/bad.jsonl.report.json")
     assert [problem["line"] for problem in report["problems"]] == [2]
     assert objects.read("data", "input/home/bad.jsonl") == b'{"userId": "1"}\n{"userId": 2}\n'  # kept as is
 
@@ -326,7 +326,7 @@ def test_an_upload_replaced_or_deleted_before_it_is_read_is_rejected_not_read_as
     job = submitter.handle(first)
     # Then its job is rejected with the reason, and nothing of the newer file was staged or submitted
     assert job is not None and job.status == REJECTED and personalize.created == []
-    report = objects.json("data", "rejected/home/u.jsonl.report.json")
+    report = objects.json("data", f"rejected/home/{job.jobName}/u.jsonl.report.json")
     assert report["fileProblem"]["found"].startswith("it was replaced or deleted before it could be read")
     assert not [key for (_, key) in objects.data if key.startswith("staged/")]
 
@@ -340,6 +340,20 @@ def test_an_upload_personalize_cannot_take_now_waits_queued_for_the_monitor() ->
     monitor = Monitor(jobs, personalize, events, clock=lambda: NOW)
     assert monitor.tick().submitted == 1
     assert jobs.get(job.jobName).status == CREATE_PENDING  # type: ignore[union-attr]
+
+
+def test_two_rejected_uploads_of_one_name_keep_a_report_each_and_long_names_fit_s3_keys() -> None:
+    submitter, jobs, objects, personalize, events = _submitter()
+    long_name = "u" * 1000 + ".jsonl"  # input/home/<name>: 1,017 bytes, within S3's 1,024
+    first = submitter.handle(_upload(objects, "input/home/bad.jsonl", b"nope\n", identity="a"))
+    second = submitter.handle(_upload(objects, "input/home/bad.jsonl", b"nope\n", identity="b"))
+    long = submitter.handle(_upload(objects, f"input/home/{long_name}", b'{"userId": "1"}\n'))
+    assert first and second and long and first.reportKey != second.reportKey
+    assert {first.status, second.status, long.status} == {REJECTED, CREATE_PENDING}
+    for key in [first.reportKey, second.reportKey, *(k for _, k in objects.data)]:
+        assert key is not None and len(key.encode()) <= 1024, key
+    staged = long.stagedPath or ""
+    assert len(staged.removeprefix("s3://data/").encode()) + len(".out") <= 1024
 
 
 # ------------------------------------------------------------------ monitor

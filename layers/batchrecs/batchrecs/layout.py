@@ -2,18 +2,22 @@
 
     input/<route>/<file>                          uploads (never changed)
     staged/<route>/<job>/<stem>.jsonl             the canonical JSON Lines a job reads
-    output/<route>/<job>/<file>.out               Personalize's output
-    rejected/<route>/<file>.report.json           why an upload was rejected
+    output/<route>/<job>/<stem>.jsonl.out         Personalize's output
+    rejected/<route>/<job>/<file>.report.json     why an upload was rejected (one per upload)
     reports/<job>/validation.json                 skipped lines and duplicates of a submitted file
     reports/<job>/<report>/<chunk>.jsonl          per chunk: errors, missing-addresses
     exports/<job>/contacts/<chunk>.jsonl          SES routes: the contacts a chunk staged
     ses-imports/<job>/contacts-NNNN.jsonl         SES routes: the import files
 
 template.yaml grants each function and service exactly these prefixes (a test checks that its IAM
-resources name no other).
+resources name no other). A file name inside a derived key is cut to ``MAX_NAME_BYTES`` (with a digest
+of the whole name, so it stays unique): an upload's key may be 1,024 bytes, and so may no key derived
+from it.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 INPUT = "input/"
 STAGED = "staged/"
@@ -35,8 +39,22 @@ def route_and_name(key: str) -> tuple[str, str]:
     return (route, name) if name else ("", rest)
 
 
+MAX_NAME_BYTES = 200
+MAX_ROUTE_BYTES = 64  # configured routes have at most 40 characters; an unknown one is cut
+
+
+def fitted(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name``, or when longer than ``limit`` bytes its start and a digest of all of it."""
+    data = name.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return name
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    start = data[: limit - len(digest) - 1].decode("utf-8", "ignore")  # whole characters only
+    return f"{start}~{digest}"
+
+
 def staged_key(route: str, job_name: str, stem: str) -> str:
-    return f"{STAGED}{route}/{job_name}/{stem}.jsonl"
+    return f"{STAGED}{route}/{job_name}/{fitted(stem)}.jsonl"
 
 
 def output_path(bucket: str, route: str, job_name: str) -> str:
@@ -51,8 +69,9 @@ def output_prefix(output_path: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def rejected_report_key(route: str, name: str) -> str:
-    return f"{REJECTED}{route or UNROUTED}/{name}.report.json"
+def rejected_report_key(route: str, job_name: str, name: str) -> str:
+    """Per upload (its job), so two rejected uploads of one name keep a report each."""
+    return f"{REJECTED}{fitted(route, MAX_ROUTE_BYTES) or UNROUTED}/{job_name}/{fitted(name)}.report.json"
 
 
 def validation_report_key(job_name: str) -> str:

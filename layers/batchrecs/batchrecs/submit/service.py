@@ -12,7 +12,6 @@ from aws_lambda_powertools import Logger
 from batchrecs import layout
 from batchrecs.clock import utc_now
 from batchrecs.errors import ObjectChangedError, UnknownRouteError
-from batchrecs.formats.input_files import MAX_INPUT_BYTES
 from batchrecs.formats.input_lines import Problem
 from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import RECEIVED, REJECTED, Job
@@ -20,7 +19,7 @@ from batchrecs.jobs.naming import file_stem, job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
 from batchrecs.routes.config import Route, RoutesConfig, snapshot
 from batchrecs.submit.request import build_request
-from batchrecs.submit.validation import ValidationResult, validate_upload
+from batchrecs.submit.validation import ValidationResult, validate_upload, validate_upload_size
 
 logger = Logger(child=True)
 
@@ -88,9 +87,10 @@ class Submitter:
             problem = Problem(0, "a file under input/<route>/ for a configured route", str(exc))
             return self._reject(job, name, {"fileProblem": problem.to_json()}, str(exc))
         job = job.model_copy(update={"kind": route.kind.value, "routeSnapshot": snapshot(route)})
-        if upload.size > MAX_INPUT_BYTES:
-            problem = Problem(0, f"a file of at most {MAX_INPUT_BYTES} bytes", f"{upload.size} bytes")
-            return self._reject(job, name, {"fileProblem": problem.to_json()}, "file too large")
+        too_large = validate_upload_size(upload.size, route.kind, route.onInvalidLines)
+        if too_large is not None:
+            report = too_large.report(source=f"s3://{upload.bucket}/{upload.key}", route=route.name)
+            return self._reject(job, name, report, too_large.summary(), too_large)
         return self._validate_and_start(job, route, upload, name)
 
     def _validate_and_start(self, job: Job, route: Route, upload: Upload, name: str) -> Job:
@@ -149,7 +149,7 @@ class Submitter:
     def _reject(
         self, job: Job, name: str, report: dict[str, Any], reason: str, result: ValidationResult | None = None
     ) -> Job:
-        report_key = layout.rejected_report_key(job.route, name)
+        report_key = layout.rejected_report_key(job.route, job.jobName, name)
         self._objects.put_json(
             job.sourceBucket,
             report_key,

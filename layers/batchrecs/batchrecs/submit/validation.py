@@ -78,6 +78,17 @@ class ValidationResult:
         return f"{self.totals.invalid} invalid lines of {self.totals.lines}"
 
 
+def validate_upload_size(
+    size: int, kind: JobKind, on_invalid: Literal["reject", "skip"]
+) -> ValidationResult | None:
+    """An upload too large to be a job's input, rejected before reading it; None if its size is fine."""
+    if size <= MAX_INPUT_BYTES:
+        return None
+    result = ValidationResult(kind=kind, on_invalid=on_invalid)
+    result.file_problem = Problem(0, f"a file of at most {MAX_INPUT_BYTES} bytes", f"{size} bytes")
+    return result
+
+
 def validate_upload(
     chunks: Iterable[bytes],
     name: str,

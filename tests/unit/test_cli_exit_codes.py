@@ -1,0 +1,95 @@
+"""One exit-code table for every command (``batchrecs_local.cli.EXIT_CODES``), with one line of message
+and no traceback. Everything here stops before a local cloud would start, so it runs in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from batchrecs_local.cli import EXIT_CODES, main
+
+SAMPLE = b'{"userId": "1"}\n'
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    good = tmp_path / "users.jsonl"
+    good.write_bytes(SAMPLE)
+    bad_routes = tmp_path / "routes.yaml"
+    bad_routes.write_text("routes:\n  home: {kind: nope}\n")
+    huge = tmp_path / "huge.jsonl"
+    with huge.open("wb") as file:
+        file.truncate((1 << 30) + 1)  # sparse: over the 1 GiB limit without writing it
+    return {
+        "good": good,
+        "bad_routes": bad_routes,
+        "folder": tmp_path,
+        "huge": huge,
+        "missing": tmp_path / "x",
+    }
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str]:
+    code = main([str(arg) for arg in argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+@pytest.mark.parametrize("command", [["validate"], ["local", "run"], ["local", "export"]])
+@pytest.mark.parametrize(
+    ("case", "extra", "message"),
+    [
+        ("missing", [], "no such file"),
+        ("folder", [], "is a folder, not a file"),
+        ("good", ["--routes", "bad_routes"], "invalid routes"),
+        ("good", ["--route", "nope"], "no route named 'nope'"),
+    ],
+)
+def test_usage_and_configuration_errors_exit_2_in_one_line_for_every_command(
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, Path],
+    command: list[str],
+    case: str,
+    extra: list[str],
+    message: str,
+) -> None:
+    args = [files.get(arg, arg) if arg == "bad_routes" else arg for arg in extra]
+    if "--route" not in args:
+        args += ["--route", "home"]
+    code, err = _run(capsys, *command, files[case], *args)
+    assert code == 2, err
+    [said] = [line for line in err.splitlines() if line.startswith("batchrecs:")]
+    assert message in said
+
+
+def test_local_up_with_a_bad_routes_file_exits_2_before_it_starts(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    code, err = _run(capsys, "local", "up", "--routes", files["bad_routes"], "--port", "0")
+    assert code == 2 and "invalid routes" in err
+
+
+def test_validate_does_what_submit_does_a_file_over_1_gib_is_invalid_before_it_is_read(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    code = main(["validate", str(files["huge"]), "--route", "home"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"expected a file of at most {1 << 30} bytes, found {(1 << 30) + 1} bytes" in out
+
+
+def test_valid_and_invalid_files_exit_0_and_1(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    assert main(["validate", str(files["good"]), "--kind", "user-personalization"]) == 0
+    files["good"].write_bytes(b'{"userId": 1}\n')
+    assert main(["validate", str(files["good"]), "--kind", "user-personalization"]) == 1
+    assert _run(capsys, "validate", files["good"], "--kind", "nope")[0] == 2
+
+
+def test_the_table_is_in_the_help() -> None:
+    from batchrecs_local.cli import _parser
+
+    help_text = _parser().format_help()
+    assert all(f"  {code}  {meaning}" in help_text for code, meaning in EXIT_CODES.items())
