@@ -187,7 +187,10 @@ class LocalCloud:
     # ------------------------------------------------------------------ reading
 
     def jobs(self) -> list[dict[str, Any]]:
-        return self._scan(self.outputs["JobsTableName"])
+        """Every job (not the table's per-route markers, whose keys start with ``#``)."""
+        return [
+            job for job in self._scan(self.outputs["JobsTableName"]) if not job["jobName"].startswith("#")
+        ]
 
     def records(self) -> list[dict[str, Any]]:
         return sorted(self._scan(self.outputs["RecommendationsTableName"]), key=lambda r: (r["sk"], r["pk"]))

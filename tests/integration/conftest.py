@@ -91,7 +91,8 @@ class Cloud:
         return item
 
     def jobs(self) -> list[dict[str, Any]]:
-        return self.ddb.scan(TableName=JOBS_TABLE)["Items"]
+        items = self.ddb.scan(TableName=JOBS_TABLE)["Items"]
+        return [item for item in items if not item["jobName"]["S"].startswith("#")]  # not route markers
 
     def records(self) -> dict[tuple[str, str], dict[str, Any]]:
         items = self.ddb.scan(TableName=RECS_TABLE)["Items"]

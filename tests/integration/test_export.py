@@ -88,6 +88,7 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
         "chunks": planned["chunks"],
         "errorsReport": f"s3://batchrecs-data/reports/{name}/errors/",
         "throttles": 0,
+        "linesSuperseded": 0,
     }
     records = cloud.records()
     assert set(records) == {("4638", "home"), ("663", "home"), ("3384", "home")}
@@ -567,3 +568,19 @@ def test_a_failed_chunk_in_a_batch_holds_back_only_its_own_group(cloud: Cloud, p
     # Then only the failing chunk is reported (its group waits), and the other one was exported
     assert response["batchItemFailures"] == [{"itemIdentifier": failing["MessageId"]}]
     assert len(_plain_job(cloud, jobs[1][0])["chunksDone"]) == 1
+
+
+def test_the_jobs_table_keeps_the_newest_exporting_job_of_a_route(cloud: Cloud) -> None:
+    from batchrecs.aws.jobs_table import DynamoDBJobStore
+
+    from tests.integration.conftest import JOBS_TABLE
+
+    jobs = DynamoDBJobStore(JOBS_TABLE)
+    assert jobs.newest_export("home") is None
+    tuesday, monday = ("2026-11-24T00:00:00Z", "home-tue"), ("2026-11-23T00:00:00Z", "home-mon")
+    jobs.mark_newest_export("home", tuesday)
+    jobs.mark_newest_export("home", monday)  # planned later, but older: the marker stays
+    jobs.mark_newest_export("home", tuesday)  # a redelivered ACTIVE event: no change, no error
+    assert jobs.newest_export("home") == tuesday
+    assert jobs.newest_export("related") is None
+    assert cloud.jobs() == []  # the marker is not a job

@@ -248,6 +248,56 @@ def test_a_chunk_failing_on_its_last_receive_fails_the_job_and_says_so() -> None
     )
 
 
+def test_a_late_chunk_of_an_older_upload_does_not_overwrite_the_newer_uploads_records() -> None:
+    # Given two uploads of one file (Monday's and Tuesday's), the older planned first, then the newer
+    older = _job().model_copy(update={"jobName": "home-mon", "createdAt": "2026-11-23T00:00:00Z"})
+    newer = _job().model_copy(update={"jobName": "home-tue", "createdAt": "2026-11-24T00:00:00Z"})
+    older = older.model_copy(update={"outputPath": "s3://data/output/home/home-mon/"})
+    newer = newer.model_copy(update={"outputPath": "s3://data/output/home/home-tue/"})
+    jobs, objects, queue, events = FakeJobStore(older, newer), FakeObjects(), FakeQueue(), FakeEvents()
+    for job in (older, newer):
+        objects.put(BUCKET, f"output/home/{job.jobName}/u.jsonl.out", OUT)
+    planner = ExportPlanner(ROUTES, jobs, objects, queue, events, clock=lambda: NOW)
+    for job in (older, newer):
+        planner.handle(JobStateChange(jobName=job.jobName, route="home", status=ACTIVE), datetime.now(UTC))
+    destination = FakeDestination()
+    worker = _worker(jobs, objects, events, destination)
+    # When the newer job's chunks are written, and then the older job's (late, or re-driven)
+    for message in [m for m in queue.sent if m.jobName == "home-tue"] + [
+        m for m in queue.sent if m.jobName == "home-mon"
+    ]:
+        worker.handle(message)
+    # Then only the newer upload's lines reached the destination; the older job ends EXPORTED, its
+    # lines counted as superseded (not written, not failed)
+    assert {chunk for chunk, _ in destination.chunks} == {
+        m.chunkId for m in queue.sent if m.jobName == "home-tue"
+    }
+    assert len([key for _, lines in destination.chunks for _, key in lines]) == 40
+    done = jobs.get("home-mon")
+    assert done is not None and (done.status, done.exportLines, done.exportSuperseded) == (EXPORTED, 40, 40)
+    [mon] = [detail for detail in events.of(EXPORT_COMPLETED) if detail["jobName"] == "home-mon"]
+    assert (mon["linesSuperseded"], mon["linesWritten"], mon["linesFailed"]) == (40, 0, 0)
+
+
+def test_uploads_of_different_files_of_a_route_do_not_supersede_each_other() -> None:
+    older = _job().model_copy(update={"jobName": "home-eu", "sourceKey": "input/home/eu.jsonl"})
+    newer = _job().model_copy(update={"jobName": "home-us", "sourceKey": "input/home/us.jsonl"})
+    newer = newer.model_copy(update={"createdAt": "2026-11-24T00:00:00Z"})
+    jobs, objects, queue, events = FakeJobStore(older, newer), FakeObjects(), FakeQueue(), FakeEvents()
+    for job in (older, newer):
+        job = jobs.jobs[job.jobName] = job.model_copy(
+            update={"outputPath": f"s3://data/output/home/{job.jobName}/"}
+        )
+        objects.put(BUCKET, f"output/home/{job.jobName}/u.jsonl.out", OUT)
+        ExportPlanner(ROUTES, jobs, objects, queue, events, clock=lambda: NOW).handle(
+            JobStateChange(jobName=job.jobName, route="home", status=ACTIVE), datetime.now(UTC)
+        )
+    worker = _worker(jobs, objects, events, FakeDestination())
+    for message in reversed(queue.sent):
+        worker.handle(message)
+    assert [jobs.get(name).exportWritten for name in ("home-eu", "home-us")] == [40, 40]  # type: ignore[union-attr]
+
+
 def test_a_failed_chunk_is_tried_again_after_a_growing_delay_well_before_hours() -> None:
     delays = [retry_delay(receive) for receive in range(1, 5)]
     assert delays == [60, 240, 960, 3840]

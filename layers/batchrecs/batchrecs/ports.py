@@ -42,6 +42,15 @@ class JobStore(Protocol):
         """Mark a chunk as given up (dead-lettered): the job is EXPORT_FAILED until it is re-driven."""
         ...
 
+    def mark_newest_export(self, source_key: str, age: tuple[str, str]) -> None:
+        """Record that a job of ``age`` (``Job.age``) exports an upload of ``source_key``, unless a
+        job of a newer upload of that key does."""
+        ...
+
+    def newest_export(self, source_key: str) -> tuple[str, str] | None:
+        """The age of the newest job that started exporting an upload of ``source_key``."""
+        ...
+
     def note_chunk_retry(self, job_name: str, reason: str) -> None:
         """Show on the job, at once, why one of its chunks failed and when it is tried again."""
         ...

@@ -46,6 +46,7 @@ def export_counts(job: Job) -> dict[str, Any]:
         if failed and bucket
         else None,
         "throttles": job.exportThrottles or 0,
+        "linesSuperseded": job.exportSuperseded or 0,
     }
     if job.contactImport is not None:  # an SES export: what its import jobs did
         missing = job.exportMissing or 0
@@ -70,6 +71,7 @@ def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         recordsWritten=job.exportRecords or 0,
         errorsReport=counts["errorsReport"],
         throttles=counts["throttles"],
+        linesSuperseded=counts["linesSuperseded"],
         failureReason=failure,
         usersWithoutAddress=counts.get("usersWithoutAddress"),
         contacts=counts.get("contacts"),

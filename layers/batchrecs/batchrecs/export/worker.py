@@ -100,7 +100,11 @@ class ChunkExporter:
             self._finish_if_complete(job)
             return None
         route = self._routes.for_job(job.route, job.routeSnapshot)
-        counts = self._export(message, route)
+        newest = self._jobs.newest_export(job.sourceKey)
+        if newest is not None and newest > job.age:  # a newer upload's job exports: keep its records
+            counts = self._skip(message, route)
+        else:
+            counts = self._export(message, route)
         updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
         if updated is None:
             return None  # another delivery of this chunk was counted first
@@ -138,6 +142,17 @@ class ChunkExporter:
             errors.abort()
             raise
         errors.close()
+        return counts
+
+    def _skip(self, message: ChunkMessage, route: Route) -> ChunkCounts:
+        """A chunk of an upload older than the newest exporting upload of its key: counted, not written."""
+        counts = ChunkCounts()
+        for _ in self._lines(message, route, counts, lambda offset, reason: None):
+            pass
+        counts.superseded, counts.failed = counts.lines, 0
+        logger.info(
+            "chunk superseded by a newer job", extra={"job_name": message.jobName, "lines": counts.lines}
+        )
         return counts
 
     def _lines(

@@ -36,8 +36,9 @@ class ExportCompleted(BaseModel):
     kind: str | None
     status: Literal["EXPORTED", "EXPORT_FAILED"]
     lines: int
-    linesWritten: int  # lines whose records are all stored; lines == linesWritten + linesFailed
+    linesWritten: int  # lines whose records are all stored; lines == written + failed + superseded
     linesFailed: int
+    linesSuperseded: int = 0  # not written: a newer job of the route was exporting (newest job wins)
     recordsWritten: int  # items stored: one per line, or one per (user, segment) of a segment job
     errorsReport: str | None = None
     throttles: int = 0  # BatchWriteItem calls the table throttled (their items were retried until stored)

@@ -82,8 +82,14 @@ class Job(BaseModel):
     chunkRetry: str | None = None  # the latest chunk failure that will be retried: which, when, why
     exportMissing: int | None = None  # SES: users without an e-mail address
     exportThrottles: int | None = None  # DynamoDB: throttled BatchWriteItem calls (retried, nothing dropped)
+    exportSuperseded: int | None = None  # lines not written because a newer job of the route exports
     importJobs: list[str] | None = None  # SES: the contact import jobs started for this export
     contactImport: dict[str, Any] | None = None  # SES: what the import did (merge counts, then job counts)
+
+    @property
+    def age(self) -> tuple[str, str]:
+        """Which of a route's jobs is newer: the later upload (then the name, to break a tie)."""
+        return (self.createdAt, self.jobName)
 
     @property
     def chunks_finished(self) -> bool:

@@ -22,6 +22,7 @@ JOB_COUNTERS = {
     "records": "exportRecords",
     "missing": "exportMissing",
     "throttles": "exportThrottles",
+    "superseded": "exportSuperseded",
 }
 
 
@@ -34,6 +35,7 @@ class ChunkCounts:
     missing: int = 0  # SES: users without an e-mail address (counted and reported, not failed)
     retries: int = 0  # backoffs and throttled sends: logged per chunk, not kept on the job
     throttles: int = 0  # throttled BatchWriteItem calls (items retried until stored): added up on the job
+    superseded: int = 0  # lines not written: a newer job of the route exports (newest job wins)
 
     def to_json(self) -> dict[str, int]:
         """The counts the job adds up (``JOB_COUNTERS``); ``retries`` are only logged."""
