@@ -27,7 +27,6 @@ class FakeJobStore:
     def __init__(self, *jobs: Job) -> None:
         self.jobs: dict[str, Job] = {job.jobName: job for job in jobs}
         self.saves: list[Job] = []
-        self.newest: dict[str, tuple[str, str]] = {}  # uploaded key -> age of its newest exporting job
 
     def claim(self, job: Job) -> Job:
         return self.jobs.setdefault(job.jobName, job)
@@ -63,12 +62,13 @@ class FakeJobStore:
         if job.chunksTotal is None:
             self.jobs[job_name] = job.model_copy(update={"chunksTotal": total})
 
-    def mark_newest_export(self, source_key: str, age: tuple[str, str]) -> None:
-        if age > self.newest.get(source_key, ("", "")):
-            self.newest[source_key] = age
-
-    def newest_export(self, source_key: str) -> tuple[str, str] | None:
-        return self.newest.get(source_key)
+    def newer_upload_exporting(self, job: Job) -> str | None:
+        newer = [
+            other.jobName
+            for other in self.jobs.values()
+            if other.sourceKey == job.sourceKey and other.age > job.age and other.chunksTotal is not None
+        ]
+        return newer[0] if newer else None
 
     def note_chunk_retry(self, job_name: str, reason: str) -> None:
         self.jobs[job_name] = self.jobs[job_name].model_copy(update={"chunkRetry": reason})

@@ -399,11 +399,13 @@ def _create_contact_list(
     )
 
 
-def _create_table(
-    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
-) -> None:
-    ddb = endpoint.client("dynamodb")
-    name = resolver.ref(logical_id)
+def table_request(logical_id: str, name: str) -> dict[str, Any]:
+    """CreateTable's arguments for the template's table ``logical_id`` (keys and indexes as deployed)."""
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    return _table_request(name, template["Resources"][logical_id]["Properties"])
+
+
+def _table_request(name: str, props: dict[str, Any]) -> dict[str, Any]:
     request: dict[str, Any] = {
         "TableName": name,
         "AttributeDefinitions": props["AttributeDefinitions"],
@@ -412,7 +414,15 @@ def _create_table(
     }
     if props.get("GlobalSecondaryIndexes"):
         request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    ddb.create_table(**request)
+    return request
+
+
+def _create_table(
+    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
+) -> None:
+    ddb = endpoint.client("dynamodb")
+    name = resolver.ref(logical_id)
+    ddb.create_table(**_table_request(name, props))
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
         ddb.update_time_to_live(

@@ -27,7 +27,7 @@ import pytest
 import urllib3
 from batchrecs_local.endpoint import LocalEndpoint
 from batchrecs_local.iam import identity
-from batchrecs_local.stack import grant_template_permissions
+from batchrecs_local.stack import grant_template_permissions, table_request
 from botocore.stub import Stubber
 
 from tests.conftest import ROOT, ROUTES_ENV, SOLUTION_ARNS
@@ -91,8 +91,7 @@ class Cloud:
         return item
 
     def jobs(self) -> list[dict[str, Any]]:
-        items = self.ddb.scan(TableName=JOBS_TABLE)["Items"]
-        return [item for item in items if not item["jobName"]["S"].startswith("#")]  # not route markers
+        return self.ddb.scan(TableName=JOBS_TABLE)["Items"]
 
     def records(self) -> dict[tuple[str, str], dict[str, Any]]:
         items = self.ddb.scan(TableName=RECS_TABLE)["Items"]
@@ -158,38 +157,8 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})  # as the template
     ddb = boto3.client("dynamodb")
-    ddb.create_table(
-        TableName=JOBS_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "jobName", "AttributeType": "S"},
-            {"AttributeName": "inflight", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "jobName", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "inflight-index",
-                "KeySchema": [
-                    {"AttributeName": "inflight", "KeyType": "HASH"},
-                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    ddb.create_table(
-        TableName=RECS_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
+    ddb.create_table(**table_request("JobsTable", JOBS_TABLE))  # keys and indexes as the template
+    ddb.create_table(**table_request("RecommendationsTable", RECS_TABLE))
     ddb.update_time_to_live(
         TableName=RECS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
     )

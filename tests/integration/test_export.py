@@ -570,17 +570,25 @@ def test_a_failed_chunk_in_a_batch_holds_back_only_its_own_group(cloud: Cloud, p
     assert len(_plain_job(cloud, jobs[1][0])["chunksDone"]) == 1
 
 
-def test_the_jobs_table_keeps_the_newest_exporting_job_of_a_route(cloud: Cloud) -> None:
+def test_the_jobs_table_finds_a_newer_upload_of_a_key_that_started_exporting(cloud: Cloud) -> None:
     from batchrecs.aws.jobs_table import DynamoDBJobStore
+    from batchrecs.jobs.model import Job
 
     from tests.integration.conftest import JOBS_TABLE
 
+    def job(name: str, created: str, key: str = "input/home/all-users.jsonl", **fields: Any) -> Job:
+        return Job(
+            jobName=name, route="home", status="EXPORTING", sourceBucket="b", sourceKey=key,
+            sourceIdentity=name, createdAt=created, updatedAt=created, **fields,
+        )  # fmt: skip
+
     jobs = DynamoDBJobStore(JOBS_TABLE)
-    assert jobs.newest_export("home") is None
-    tuesday, monday = ("2026-11-24T00:00:00Z", "home-tue"), ("2026-11-23T00:00:00Z", "home-mon")
-    jobs.mark_newest_export("home", tuesday)
-    jobs.mark_newest_export("home", monday)  # planned later, but older: the marker stays
-    jobs.mark_newest_export("home", tuesday)  # a redelivered ACTIVE event: no change, no error
-    assert jobs.newest_export("home") == tuesday
-    assert jobs.newest_export("related") is None
-    assert cloud.jobs() == []  # the marker is not a job
+    monday, tuesday = job("home-mon", "2026-11-23T00:00:00Z"), job("home-tue", "2026-11-24T00:00:00Z")
+    other = job("home-eu", "2026-11-25T00:00:00Z", key="input/home/eu.jsonl", chunksTotal=3)
+    for stored in (monday, tuesday, other):
+        jobs.claim(stored)
+    assert jobs.newer_upload_exporting(monday) is None  # Tuesday's is not planned yet: no chunks
+    jobs.set_chunks_total("home-tue", 4)
+    assert jobs.newer_upload_exporting(monday) == "home-tue"
+    assert jobs.newer_upload_exporting(tuesday) is None  # nothing newer than itself
+    assert jobs.newer_upload_exporting(other) is None  # another file of the route

@@ -151,6 +151,14 @@ def test_import_job_puts_contacts_counts_bad_records_and_is_listed(endpoint: Loc
     assert old["Topics"] == {"weekly": "OPT_IN"}  # a PUT overwrites: the news preference is gone
     assert old["AttributesData"] == '{"v": 2}'
     assert job["JobId"] in [summary["JobId"] for summary in ses.list_import_jobs()["ImportJobs"]]
+    # And the failed records, with why, are at FailureInfo.FailedRecordsS3Url (SES's own file)
+    import urllib3
+
+    failed = urllib3.request("GET", job["FailureInfo"]["FailedRecordsS3Url"]).data.splitlines()
+    assert [json.loads(json.loads(line)["record"]).get("emailAddress") for line in failed] == [
+        "bad@example.com",
+        None,
+    ]
 
 
 def test_import_job_of_a_file_the_bucket_policy_does_not_share_with_ses_fails(

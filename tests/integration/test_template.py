@@ -132,7 +132,7 @@ def test_ses_permissions_are_limited_to_the_functions_and_prefixes_that_need_the
     monitor, worker = _statements("MonitorFunction"), _statements("ExportWorkerFunction")
     assert monitor["WriteContactImports"]["Resource"] == {"Sub": "${DataBucket.Arn}/ses-imports/*"}
     assert monitor["ReadStagedContacts"]["Resource"] == {"Sub": "${DataBucket.Arn}/exports/*"}
-    assert monitor["ReadContactPreferences"]["Action"] == "ses:ListContacts"
+    assert sorted(monitor["ReadContactPreferences"]["Action"]) == ["ses:GetContactList", "ses:ListContacts"]
     assert sorted(monitor["RunContactImports"]["Action"]) == ["ses:CreateImportJob", "ses:GetImportJob"]
     assert worker["LookUpAddresses"]["Action"] == "dynamodb:BatchGetItem"
     assert {"Sub": "${DataBucket.Arn}/exports/*"} in worker["WriteErrorReportsAndStagedContacts"]["Resource"]

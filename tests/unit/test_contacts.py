@@ -95,5 +95,16 @@ def test_import_counts_wait_for_every_job_and_name_the_ones_that_did_not_complet
         "contactsImported": 12,
         "contactsFailed": 1,
         "importJobsFailed": 2,
-        "failure": "b: cannot read file; c: CANCELLED",
+        "failure": "b: cannot read file; c: CANCELLED; 1 contacts failed to import",
     }
+
+
+def test_contacts_that_failed_to_import_fail_the_export_naming_ses_failed_records() -> None:
+    # Before, 3 failed contacts of a completed job left the export EXPORTED with no alert
+    ended = {"a": ImportStatus("COMPLETED", 7, 3, None, "https://ses.example/failed/a.csv")}
+    result = ContactImporter(None, Lists(ended)).poll(["a"])  # type: ignore[arg-type]
+    assert result is not None and result["contactsFailed"] == 3
+    assert result["failedRecords"] == ["https://ses.example/failed/a.csv"]
+    assert (
+        result["failure"] == "3 contacts failed to import (failed records: https://ses.example/failed/a.csv)"
+    )

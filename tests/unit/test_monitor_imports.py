@@ -39,6 +39,11 @@ class Importer:
         self.prepared = 0
         self.started: list[str] = []
 
+    list_topics = {"weekly"}
+
+    def missing_topics(self, destination: Any) -> set[str]:
+        return destination.topics - self.list_topics
+
     def prepare(self, bucket: str, job_name: str, destination: Any) -> ImportPlan:
         assert (bucket, destination.topic) == ("data", "weekly")
         self.prepared += 1
@@ -195,3 +200,17 @@ def test_a_failing_import_step_does_not_keep_queued_jobs_from_being_submitted() 
     assert [request["jobName"] for _, request in personalize.created] == ["q-1"]
     assert jobs.get("q-1").status == "CREATE PENDING"  # type: ignore[union-attr]
     assert jobs.get("w-1").status == IMPORTING  # type: ignore[union-attr]
+
+
+def test_a_route_topic_missing_from_the_contact_list_fails_the_export_once_before_importing() -> None:
+    jobs, events = FakeJobStore(_importing()), FakeEvents()
+    importer = Importer(["a.jsonl"], [])
+    importer.list_topics = {"monthly"}
+    monitor = _monitor(jobs, events, importer)
+    monitor.tick()
+    assert (_the(jobs).status, importer.prepared, importer.started) == ("EXPORT_FAILED", 0, [])
+    assert (
+        _the(jobs).failureReason
+        == "contact list list has no topic weekly: add it to the list (or change the route)"
+    )
+    assert monitor.tick().importing == 0 and len(events.published) == 1

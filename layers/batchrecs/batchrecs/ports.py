@@ -42,13 +42,8 @@ class JobStore(Protocol):
         """Mark a chunk as given up (dead-lettered): the job is EXPORT_FAILED until it is re-driven."""
         ...
 
-    def mark_newest_export(self, source_key: str, age: tuple[str, str]) -> None:
-        """Record that a job of ``age`` (``Job.age``) exports an upload of ``source_key``, unless a
-        job of a newer upload of that key does."""
-        ...
-
-    def newest_export(self, source_key: str) -> tuple[str, str] | None:
-        """The age of the newest job that started exporting an upload of ``source_key``."""
+    def newer_upload_exporting(self, job: Job) -> str | None:
+        """The name of a job of a newer upload of ``job``'s key (``Job.age``) that started exporting."""
         ...
 
     def note_chunk_retry(self, job_name: str, reason: str) -> None:

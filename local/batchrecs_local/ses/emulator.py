@@ -5,7 +5,8 @@ contact-list limits.
   local S3 (``emailAddress``, ``topicPreferences``, ``unsubscribeAll``, ``attributesData`` as a JSON
   string) and PUTs every contact into the local contact list, which moto keeps: a contact that exists
   is overwritten with the file's values, a new one is created. Bad records are counted as failed.
-  Jobs go CREATED -> PROCESSING -> COMPLETED (or FAILED when the file cannot be read).
+  Jobs go CREATED -> PROCESSING -> COMPLETED (or FAILED when the file cannot be read); the failed
+  records of a completed job, with their errors, are at ``FailureInfo.FailedRecordsS3Url``.
 - ``CreateContactList`` is refused when the account already has one, and a list with more than 20
   topics (created or updated) is refused: SES allows one contact list per account, 20 topics each.
 
@@ -14,6 +15,7 @@ Everything else under ``/v2/email/`` goes on to moto.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -30,6 +32,7 @@ from batchrecs_local.iam import Authorizer
 from batchrecs_local.iam.policy import Request
 
 MAX_TOPICS = 20
+FAILED_RECORDS_BUCKET = "ses-import-failed-records"  # stands for SES's own storage
 REGION = "us-east-1"  # the local endpoint's region
 IMPORT_JOBS = "/v2/email/import-jobs"
 CONTACT_LISTS = "/v2/email/contact-lists"
@@ -55,6 +58,7 @@ class ImportJob:
     processed: int = 0
     failed: int = 0
     failure: str | None = None
+    failed_records_url: str | None = None
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -68,8 +72,9 @@ class ImportJob:
         }
         if self.completed is not None:
             described["CompletedTimestamp"] = self.completed
-        if self.failure:
-            described["FailureInfo"] = {"ErrorMessage": self.failure}
+        failure = {"ErrorMessage": self.failure, "FailedRecordsS3Url": self.failed_records_url}
+        if any(failure.values()):
+            described["FailureInfo"] = {key: value for key, value in failure.items() if value}
         return described
 
 
@@ -200,6 +205,7 @@ class SesEmulator:
             topic["TopicName"]
             for topic in ses.get_contact_list(ContactListName=list_name).get("Topics") or []
         }
+        failed: list[bytes] = []
         for line in data.splitlines():
             if not line.strip():
                 continue
@@ -212,9 +218,25 @@ class SesEmulator:
                     delete=target["ContactListImportAction"] == "DELETE",
                 )
                 job.processed += 1
-            except (ValueError, ClientError):
+            except (ValueError, ClientError) as exc:
                 job.failed += 1
+                failed.append(
+                    json.dumps({"record": line.decode("utf-8", "replace"), "error": str(exc)}).encode()
+                )
+        if failed:
+            job.failed_records_url = self._failed_records(job, failed)
         job.status, job.completed = "COMPLETED", time.time()
+
+    def _failed_records(self, job: ImportJob, lines: list[bytes]) -> str:
+        """As SES does: the failed records and why, in a file of SES's own, at a presigned URL."""
+        s3 = self._client("s3")
+        with contextlib.suppress(ClientError):  # made by an earlier job
+            s3.create_bucket(Bucket=FAILED_RECORDS_BUCKET)
+        key = f"{job.job_id}/failed-records.jsonl"
+        s3.put_object(Bucket=FAILED_RECORDS_BUCKET, Key=key, Body=b"\n".join(lines) + b"\n")
+        return str(
+            s3.generate_presigned_url("get_object", Params={"Bucket": FAILED_RECORDS_BUCKET, "Key": key})
+        )
 
     def _check_access(self, job: ImportJob, bucket: str, key: str) -> None:
         """SES reads the import file as ses.amazonaws.com: only what the bucket policy grants it."""

@@ -15,12 +15,9 @@ from batchrecs.jobs.model import EXPORT_FAILED, Inflight, Job
 from batchrecs.jobs.progress import JOB_COUNTERS
 
 INFLIGHT_INDEX = "inflight-index"
+SOURCE_INDEX = "source-index"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-def _newest_marker(source_key: str) -> str:
-    return f"#newest#{source_key}"
 
 
 class DynamoDBJobStore:
@@ -126,29 +123,19 @@ class DynamoDBJobStore:
         )
         return _from_item(response["Attributes"])
 
-    # One marker item per uploaded key (its key cannot be a job name, which has no "#") holds the age
-    # of the newest upload's job that started exporting; workers of older uploads' jobs skip chunks.
-    def mark_newest_export(self, source_key: str, age: tuple[str, str]) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"jobName": {"S": _newest_marker(source_key)}},
-                UpdateExpression="SET newestCreatedAt = :created, newestJob = :job",
-                ConditionExpression=(
-                    "attribute_not_exists(newestCreatedAt) OR newestCreatedAt < :created "
-                    "OR (newestCreatedAt = :created AND newestJob <= :job)"
-                ),
-                ExpressionAttributeValues={":created": {"S": age[0]}, ":job": {"S": age[1]}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # else a newer job exports already: the marker stays
-
-    def newest_export(self, source_key: str) -> tuple[str, str] | None:
-        item = self._client.get_item(
-            TableName=self._table, Key={"jobName": {"S": _newest_marker(source_key)}}, ConsistentRead=True
-        ).get("Item")
-        return (item["newestCreatedAt"]["S"], item["newestJob"]["S"]) if item else None
+    def newer_upload_exporting(self, job: Job) -> str | None:
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=SOURCE_INDEX,
+            KeyConditionExpression="sourceKey = :key AND createdAt >= :created",
+            FilterExpression="attribute_exists(chunksTotal)",  # planned: it started exporting
+            ExpressionAttributeValues={":key": {"S": job.sourceKey}, ":created": {"S": job.createdAt}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                if (item["createdAt"]["S"], item["jobName"]["S"]) > job.age:
+                    return str(item["jobName"]["S"])
+        return None
 
     def note_chunk_retry(self, job_name: str, reason: str) -> None:
         self._client.update_item(

@@ -35,6 +35,10 @@ class SesContactLists:
             if not token:
                 return
 
+    def topics(self, contact_list: str) -> set[str]:
+        described = self._client.get_contact_list(ContactListName=contact_list)
+        return {topic["TopicName"] for topic in described.get("Topics") or []}
+
     def start_import(self, contact_list: str, s3_url: str) -> str:
         response = self._client.create_import_job(
             ImportDestination={
@@ -46,9 +50,11 @@ class SesContactLists:
 
     def import_status(self, job_id: str) -> ImportStatus:
         job = self._client.get_import_job(JobId=job_id)
+        failure = job.get("FailureInfo") or {}
         return ImportStatus(
             status=job["JobStatus"],
             processed=int(job.get("ProcessedRecordsCount") or 0),
             failed=int(job.get("FailedRecordsCount") or 0),
-            failure=(job.get("FailureInfo") or {}).get("ErrorMessage"),
+            failure=failure.get("ErrorMessage"),
+            failed_records_url=failure.get("FailedRecordsS3Url"),
         )

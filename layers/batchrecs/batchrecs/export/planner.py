@@ -76,7 +76,6 @@ class ExportPlanner:
             chunk_bytes=self._chunk_bytes,
             files=files,
         )
-        self._jobs.mark_newest_export(job.sourceKey, job.age)  # older uploads' chunks now skip their writes
         workers = route.maxExportWorkers
         messages = plan.messages(workers)
         if job.chunksTotal is None:

@@ -100,8 +100,7 @@ class ChunkExporter:
             self._finish_if_complete(job)
             return None
         route = self._routes.for_job(job.route, job.routeSnapshot)
-        newest = self._jobs.newest_export(job.sourceKey)
-        if newest is not None and newest > job.age:  # a newer upload's job exports: keep its records
+        if self._jobs.newer_upload_exporting(job):  # a newer upload of the file exports: keep its records
             counts = self._skip(message, route)
         else:
             counts = self._export(message, route)

@@ -130,11 +130,18 @@ class ContactImporter:
         counts["importFiles"] = len(files)
         return ImportPlan(files, counts)
 
+    def missing_topics(self, destination: SesDestination) -> set[str]:
+        """The route's topics that its contact list lacks: every contact of such an import would fail."""
+        return destination.topics - self._lists.topics(destination.contactList)
+
     def start(self, bucket: str, files: Sequence[str], destination: SesDestination) -> list[str]:
         return [self._lists.start_import(destination.contactList, f"s3://{bucket}/{key}") for key in files]
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, Any] | None:
-        """The import jobs' counts once all have ended; None while any is still running."""
+        """The import jobs' counts once all have ended; None while any is still running.
+
+        Any contact that failed to import fails the export (and so alerts), naming SES's files of the
+        failed records; the contacts that did import stay imported."""
         statuses = [self._lists.import_status(job_id) for job_id in job_ids]
         if any(status.status not in IMPORT_DONE for status in statuses):
             return None
@@ -143,11 +150,18 @@ class ContactImporter:
             for job_id, s in zip(job_ids, statuses, strict=True)
             if s.status != "COMPLETED"
         ]
+        failed = sum(status.failed for status in statuses)
+        urls = [status.failed_records_url for status in statuses if status.failed_records_url]
+        reasons = [*failures]
+        if failed:
+            where = f" (failed records: {', '.join(urls)})" if urls else ""
+            reasons.append(f"{failed} contacts failed to import{where}")
         return {
             "contactsImported": sum(status.processed for status in statuses),
-            "contactsFailed": sum(status.failed for status in statuses),
+            "contactsFailed": failed,
             "importJobsFailed": len(failures),
-            "failure": "; ".join(failures) or None,
+            **({"failedRecords": urls} if urls else {}),
+            "failure": "; ".join(reasons) or None,
         }
 
     def _staged(self, bucket: str, job_name: str) -> dict[str, list[Any]]:

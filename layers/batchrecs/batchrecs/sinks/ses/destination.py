@@ -90,6 +90,13 @@ class SesContacts:
             raise BatchrecsError(f"job {job.jobName} has no output path")
         bucket = layout.output_prefix(job.outputPath)[0]
         if job.importJobs is None:
+            missing = self._importer.missing_topics(destination)
+            if missing:  # every contact would fail: say so once, before importing anything
+                reason = (
+                    f"contact list {destination.contactList} has no topic {', '.join(sorted(missing))}: "
+                    "add it to the list (or change the route)"
+                )
+                return Advance(job, EXPORT_FAILED, reason)
             plan = self._importer.prepare(bucket, job.jobName, destination)
             job_ids = self._importer.start(bucket, plan.files, destination)
             job = job.model_copy(

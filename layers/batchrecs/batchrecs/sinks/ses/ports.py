@@ -27,10 +27,15 @@ class ImportStatus:
     processed: int
     failed: int
     failure: str | None = None
+    failed_records_url: str | None = None  # SES's file of the records that failed, with their reasons
 
 
 class ContactLists(Protocol):
     def contacts(self, contact_list: str) -> Iterator[ExistingContact]: ...
+
+    def topics(self, contact_list: str) -> set[str]:
+        """The topics the contact list has."""
+        ...
 
     def start_import(self, contact_list: str, s3_url: str) -> str:
         """Start an import job (PUT into the list) of the NDJSON file at ``s3_url``; return its id."""
