@@ -60,6 +60,7 @@ def test_an_aws_managed_key_on_the_alert_topic_is_reported_and_alerts_go_to_the_
     assert reported == sorted(
         [
             "JobFailureAlertRule",
+            "JobStuckAlertRule",
             "FailedEventsAlarm",
             "ChunksDeadLetterAlarm",
             "SubmitErrorsAlarm",

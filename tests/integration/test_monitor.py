@@ -59,7 +59,7 @@ def test_status_changes_are_saved_and_published_until_active(cloud: Cloud, perso
     }
     job = cloud.job(name)
     assert job["status"]["S"] == "ACTIVE"
-    assert "inflight" not in job
+    assert job["inflight"]["S"] == "WAITING"  # for the planner: only watched by the monitor
     # And a further tick has nothing to poll (no Personalize call is stubbed for it)
     assert invoke("monitor", TICK)["polled"] == 0
 

@@ -4,7 +4,7 @@ network, no moto): the rules that only the moto integration tests caught before.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -16,7 +16,7 @@ from batchrecs.errors import (
 )
 from batchrecs.export.planner import ExportPlanner
 from batchrecs.export.worker import ChunkExporter, retry_delay
-from batchrecs.formats.events import EXPORT_COMPLETED, JOB_STATE_CHANGE, JobStateChange
+from batchrecs.formats.events import EXPORT_COMPLETED, JOB_STATE_CHANGE, JOB_STUCK, JobStateChange
 from batchrecs.jobs.model import (
     ACTIVE,
     CREATE_FAILED,
@@ -456,3 +456,36 @@ def test_queued_jobs_wait_while_personalize_is_at_its_limit() -> None:
     summary = Monitor(jobs, personalize, events, clock=lambda: NOW).tick()
     assert (summary.submitted, summary.still_queued, summary.changed) == (0, 2, 0)
     assert events.published == []  # still QUEUED: no change to announce
+
+
+@pytest.mark.parametrize(
+    ("status", "waited_minutes", "reported"),
+    [
+        (RECEIVED, 59, False),
+        (RECEIVED, 61, True),  # the submit function kept failing
+        (ACTIVE, 61, True),  # the planner never ran
+        (EXPORTING, 11 * 60, False),  # a long export is not stuck yet
+        (EXPORTING, 12 * 60 + 1, True),
+    ],
+)
+def test_a_job_left_waiting_on_our_own_functions_is_reported_stuck_once(
+    status: str, waited_minutes: int, reported: bool
+) -> None:
+    since = "2026-11-23T00:00:00Z"
+    job = _stored("w-1", status, since)
+    assert job.inflight == "WAITING"
+    jobs, events = FakeJobStore(job), FakeEvents()
+    now = (datetime(2026, 11, 23, tzinfo=UTC) + timedelta(minutes=waited_minutes)).isoformat()
+    monitor = Monitor(jobs, FakePersonalize(), events, clock=lambda: now)
+    assert monitor.tick().stuck == int(reported)
+    assert monitor.tick().stuck == 0  # once per status
+    stuck = events.of(JOB_STUCK)
+    assert len(stuck) == int(reported)
+    if reported:
+        assert (stuck[0]["status"], stuck[0]["since"], stuck[0]["waitedMinutes"]) == (
+            status,
+            since,
+            waited_minutes,
+        )
+        assert "re-drive" in stuck[0]["whatToDo"]
+        assert jobs.get("w-1").status == status  # type: ignore[union-attr]  # reported, not changed

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Json
 SOURCE = "batchrecs"
 JOB_STATE_CHANGE = "Batch Job State Change"
 EXPORT_COMPLETED = "Batch Export Completed"
+JOB_STUCK = "Batch Job Stuck"
 
 
 class JobStateChange(BaseModel):
@@ -45,6 +46,17 @@ class ExportCompleted(BaseModel):
     failureReason: str | None = None
     usersWithoutAddress: int | None = None  # SES routes: users with no e-mail address (not failures)
     contacts: dict[str, int] | None = None  # SES routes: the contact import's counts
+
+
+class JobStuck(BaseModel):
+    """Detail of ``Batch Job Stuck``: a job waited on batchrecs' own functions longer than it should."""
+
+    jobName: str
+    route: str
+    status: str
+    since: str  # when it entered the status
+    waitedMinutes: int
+    whatToDo: str
 
 
 class JobStateChangeEvent(EventBridgeModel):

@@ -33,16 +33,21 @@ _NOT_IN_PERSONALIZE = {
     RECEIVED, REJECTED, QUEUED, ACTIVE, CREATE_FAILED, EXPORTING, EXPORTED, EXPORT_FAILED, IMPORTING
 }  # fmt: skip
 
-Inflight = Literal["QUEUED", "RUNNING", "IMPORTING"]
+Inflight = Literal["QUEUED", "RUNNING", "IMPORTING", "WAITING"]
+# Statuses where a job waits for one of batchrecs' own functions (submit, planner, workers): the monitor
+# only watches them, and reports a job that stays longer than this (it is stuck: see README).
+WAITING_BOUNDS = {RECEIVED: 60 * 60, ACTIVE: 60 * 60, EXPORTING: 12 * 60 * 60}  # seconds
 
 
 def inflight_of(status: str) -> Inflight | None:
     """What the monitor must do for a job in ``status``: submit it, poll it (Personalize's job or
-    its SES contact imports), or nothing."""
+    its SES contact imports), watch it (``WAITING_BOUNDS``), or nothing."""
     if status == QUEUED:
         return "QUEUED"
     if status == IMPORTING:
         return "IMPORTING"
+    if status in WAITING_BOUNDS:
+        return "WAITING"
     if status not in _NOT_IN_PERSONALIZE:
         return "RUNNING"
     return None
@@ -85,6 +90,7 @@ class Job(BaseModel):
     exportSuperseded: int | None = None  # lines not written because a newer job of the route exports
     importJobs: list[str] | None = None  # SES: the contact import jobs started for this export
     contactImport: dict[str, Any] | None = None  # SES: what the import did (merge counts, then job counts)
+    stuckReported: str | None = None  # the status in which the monitor reported the job stuck (once)
 
     @property
     def age(self) -> tuple[str, str]:

@@ -3,20 +3,33 @@ SES contact imports."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
 from batchrecs.clock import utc_now
-from batchrecs.errors import BatchrecsError
+from batchrecs.errors import BatchrecsError, JobConflictError
 from batchrecs.export.progress import finish
+from batchrecs.formats.events import JOB_STUCK, JobStuck
 from batchrecs.jobs.lifecycle import record_change, start_job
-from batchrecs.jobs.model import IMPORTING, QUEUED, Job
+from batchrecs.jobs.model import ACTIVE, EXPORTING, IMPORTING, QUEUED, RECEIVED, WAITING_BOUNDS, Job
 from batchrecs.ports import Destination, EventPublisher, JobStore, PersonalizeJobs
 from batchrecs.routes.config import JobKind, Route, RoutesConfig
 
 logger = Logger(child=True)
+
+WHAT_TO_DO = {
+    RECEIVED: "the submit function kept failing: re-drive the failed-events queue, or upload again",
+    ACTIVE: "the export planner did not run: re-drive the failed-events queue",
+    EXPORTING: "chunks are missing or keep failing: re-drive the chunks dead-letter queue or replay",
+}
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
 @dataclass
@@ -26,6 +39,7 @@ class MonitorSummary:
     submitted: int = 0
     still_queued: int = 0
     importing: int = 0
+    stuck: int = 0  # jobs reported stuck by this tick
     errors: list[str] = field(default_factory=list)
 
 
@@ -71,10 +85,37 @@ class Monitor:
         for job in list(self._jobs.inflight("IMPORTING")):
             summary.importing += 1
             self._guarded(summary, job, self._advance)
+        for job in list(self._jobs.inflight("WAITING")):
+            watched = self._guarded(summary, job, self._watch)
+            summary.stuck += watched is not None and watched.stuckReported != job.stuckReported
         summary.changed = self._changed
         if summary.errors:
             raise MonitorError("; ".join(summary.errors))
         return summary
+
+    def _watch(self, job: Job) -> Job:
+        """Report, once per status, a job that waits on batchrecs' own functions too long (the job
+        itself is left as it is: what to do depends on why; see ``WHAT_TO_DO``)."""
+        now = self._clock()
+        waited = _seconds_between(job.updatedAt, now)
+        if job.stuckReported == job.status or waited < WAITING_BOUNDS[job.status]:
+            return job
+        self._events.publish(
+            JOB_STUCK,
+            JobStuck(
+                jobName=job.jobName,
+                route=job.route,
+                status=job.status,
+                since=job.updatedAt,
+                waitedMinutes=int(waited // 60),
+                whatToDo=WHAT_TO_DO[job.status],
+            ),
+        )
+        logger.warning("job stuck", extra={"job_name": job.jobName, "status": job.status})
+        reported = job.model_copy(update={"stuckReported": job.status})
+        with contextlib.suppress(JobConflictError):  # it moved on meanwhile (the event says what was seen)
+            self._jobs.save(reported, expected_status=job.status)
+        return reported
 
     def _poll(self, job: Job) -> Job:
         if job.kind is None or job.jobArn is None:

@@ -14,7 +14,7 @@ from batchrecs.clock import utc_now
 from batchrecs.errors import ObjectChangedError, UnknownRouteError
 from batchrecs.formats.input_lines import Problem
 from batchrecs.jobs.lifecycle import record_change, start_job
-from batchrecs.jobs.model import RECEIVED, REJECTED, Job
+from batchrecs.jobs.model import RECEIVED, REJECTED, Job, inflight_of
 from batchrecs.jobs.naming import file_stem, job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
 from batchrecs.routes.config import Route, RoutesConfig, snapshot
@@ -71,6 +71,7 @@ class Submitter:
             jobName=job_name(route_name or "unrouted", upload.key, upload.identity),
             route=route_name,
             status=RECEIVED,
+            inflight=inflight_of(RECEIVED),  # watched: a submit that never ends is reported
             sourceBucket=upload.bucket,
             sourceKey=upload.key,
             sourceIdentity=upload.identity,
