@@ -15,7 +15,7 @@ CHECKOV := .venv-checkov/bin/checkov
 CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv demo bench test unit integration e2e lint format validate build deploy clean
+.PHONY: venv demo bench chaos test unit integration e2e lint format validate build deploy clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,9 @@ demo: venv  ## the whole pipeline on the embedded local cloud, with the sample f
 
 bench: venv  ## export throughput against local DynamoDB-protocol endpoints; writes bench/results.json
 	$(BIN)/python bench/run.py
+
+chaos: venv  ## the pipeline under injected faults on the local cloud: one table (CI runs --short in make test)
+	$(BIN)/batchrecs chaos
 
 test: venv  ## unit, integration and e2e tests (what CI runs)
 	$(BIN)/pytest

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
     log: TextIO | None = None
-    if args.command in ("demo", "local"):
+    if args.command in ("demo", "local", "chaos"):
         # The functions log to stdout, as on Lambda; keep that out of what this command prints.
         if args.verbose:
             sys.stdout = sys.stderr
@@ -136,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dlq-url", required=True, help="the stack's ChunksDeadLetterQueueUrl output")
     redrive.add_argument("--queue-url", required=True, help="the stack's ChunksQueueUrl output")
     redrive.set_defaults(run=_redrive)
+
+    chaos = commands.add_parser(
+        "chaos", help="run the pipeline locally under injected faults; print the table"
+    )
+    chaos.add_argument("--short", action="store_true", help="the scenarios CI runs")
+    chaos.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    chaos.set_defaults(run=_chaos)
 
     validate = commands.add_parser("validate", help="validate a file offline, as the submit function would")
     validate.add_argument("file", type=Path)
@@ -351,6 +358,24 @@ def _up(args: argparse.Namespace, out: TextIO) -> int:
             pass
     print("local cloud stopped", file=sys.stderr)
     return 0
+
+
+# ---------------------------------------------------------------------------------------- chaos
+
+
+def _chaos(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs_local.chaos import run, table
+
+    def progress(row: Any) -> None:
+        print(f"  {row.fault} ({row.where}): {row.outcome}", file=sys.stderr, flush=True)
+
+    rows = run(short=args.short, report=progress)
+    print(table(rows), file=out)
+    clean = all(row.clean and not row.notes for row in rows)
+    print(
+        f"\n{len(rows)} scenarios: " + ("0 lost, 0 duplicates, 0 stuck" if clean else "NOT CLEAN"), file=out
+    )
+    return 0 if clean else 1
 
 
 # ---------------------------------------------------------------------------------------- demo

@@ -19,6 +19,7 @@ import boto3
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from batchrecs_local.faults import Faults
 from batchrecs_local.iam import Authorizer, Denial
 from batchrecs_local.iam.requests import HttpRequest
 from batchrecs_local.personalize.emulator import TARGET_PREFIX, PersonalizeEmulator, Timings
@@ -57,6 +58,7 @@ class LocalEndpoint:
         )
         self._server: BaseWSGIServer | None = None
         self._dynamodb_writes = threading.Lock()
+        self.faults = Faults()  # injected on purpose by ``make chaos``
 
     @property
     def url(self) -> str:
@@ -91,7 +93,12 @@ class LocalEndpoint:
     def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         denial = self._authorize(environ)
         if denial is not None:
-            return _access_denied(environ, denial, start_response)
+            return _error(environ, 403, "AccessDenied", denial.message(), start_response)
+        signed = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "") or environ.get("QUERY_STRING", ""))
+        if signed is not None:
+            fault = self.faults.take(environ, signed.group("service"), signed.group("key"))
+            if fault is not None:
+                return _error(environ, fault.status, fault.code, "injected by make chaos", start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
             return self.emulator(environ, start_response)
         if self.ses.handles(environ):
@@ -138,43 +145,52 @@ _CREDENTIAL = re.compile(
 )
 
 
-def _access_denied(
-    environ: dict[str, Any], denial: Denial, start_response: Callable[..., Any]
+_STATUS_TEXT = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 503: "Slow Down"}
+
+
+def _error(
+    environ: dict[str, Any], status_code: int, code: str, message: str, start_response: Callable[..., Any]
 ) -> Iterable[bytes]:
-    """AccessDenied as each protocol spells it, so botocore raises the ClientError AWS would cause."""
-    message = denial.message()
+    """An error as each protocol spells it, so botocore raises the ClientError AWS would cause.
+
+    ``code`` ``AccessDenied`` is spelled per service as AWS does (AccessDeniedException for JSON APIs,
+    AuthorizationError for query APIs); other codes are used as given."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
+    denied = code == "AccessDenied"
+    status = f"{status_code} {_STATUS_TEXT.get(status_code, 'Error')}"
     if target.startswith("AmazonSQS."):
-        body = json.dumps({"__type": "com.amazonaws.sqs#AccessDenied", "message": message}).encode()
+        body = json.dumps({"__type": f"com.amazonaws.sqs#{code}", "message": message}).encode()
         headers = [
             ("Content-Type", "application/x-amz-json-1.0"),
-            ("x-amzn-query-error", "AccessDenied;Sender"),
+            ("x-amzn-query-error", f"{code};Sender"),
         ]
-        status = "403 Forbidden"
     elif target:
-        body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
+        body = json.dumps(
+            {"__type": "AccessDeniedException" if denied else code, "message": message}
+        ).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1")]
-        status = "400 Bad Request"
+        status = "400 Bad Request" if denied else status
     elif environ.get("PATH_INFO", "").startswith("/v2/email/"):
         body = json.dumps({"message": message}).encode()
-        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
-        status = "403 Forbidden"
+        headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-ErrorType", f"{code}Exception" if denied else code),
+        ]
     elif "Action=" in environ.get("QUERY_STRING", "") or environ.get("CONTENT_TYPE", "").startswith(
         "application/x-www-form-urlencoded"
     ):
+        query_code = "AuthorizationError" if denied else code
         body = (
-            "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code>"
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{query_code}</Code>"
             f"<Message>{_xml(message)}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
         ).encode()
         headers = [("Content-Type", "text/xml")]
-        status = "403 Forbidden"
     else:  # S3
         body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
             f"<Message>{_xml(message)}</Message><RequestId>local</RequestId></Error>"
         ).encode()
         headers = [("Content-Type", "application/xml")]
-        status = "403 Forbidden"
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length:  # drain an unread body so the kept-alive connection stays usable
         environ["wsgi.input"].read(length)

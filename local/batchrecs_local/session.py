@@ -68,7 +68,8 @@ class LocalCloud:
             for problem in self.stack.undeliverable:  # AWS would drop these notifications: say so
                 print(f"local cloud: {problem}", file=sys.stderr)
             seed_people(self.endpoint, self.stack.outputs)
-            overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level}
+            # a failed chunk is tried again after 1 s, not the minute it waits on AWS
+            overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level, "CHUNK_RETRY_SECONDS": "1"}
             if self.options.routes_file is not None:
                 overrides["ROUTES_FILE"] = str(self.options.routes_file.resolve())
             self.runtime = LocalRuntime(

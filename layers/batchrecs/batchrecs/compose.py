@@ -110,6 +110,7 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         destination_for=destinations(dynamodb=lambda: DynamoDBRecords(sink_for), ses=_ses_contacts),
         max_receives=settings.chunk_max_receives,
         queue=SqsChunkQueue(settings.chunks_queue_url),
+        first_retry_seconds=settings.chunk_retry_seconds,
     )
 
 

@@ -36,6 +36,7 @@ class ExportSettings(_Settings):
 class ExportWorkerSettings(_Settings):
     recommendations_table_name: str = Field(min_length=1)
     chunks_queue_url: str = Field(min_length=1)  # a failed chunk's message is made visible later
+    chunk_retry_seconds: int = Field(default=60, ge=0)  # the first retry's delay (then x4 per receive)
     chunk_max_receives: int = Field(ge=1)  # the chunks queue's maxReceiveCount
     export_worker_concurrency: int = Field(ge=1)  # the event source's MaximumConcurrency
     export_writer_threads: int = Field(default=4, ge=1, le=32)

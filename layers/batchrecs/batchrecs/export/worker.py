@@ -32,11 +32,11 @@ FIRST_RETRY_SECONDS = 60
 MAX_RETRY_SECONDS = 5400  # the chunks queue's visibility timeout
 
 
-def retry_delay(receive_count: int) -> int:
+def retry_delay(receive_count: int, first: int = FIRST_RETRY_SECONDS) -> int:
     """Seconds before a failed chunk is tried again: 1, 4, 16, 64 minutes for receives 1 to 4, so a
     failing chunk is given up (5 receives) after about 85 minutes rather than 7.5 hours of the queue's
     90-minute visibility timeout, and a brief outage is still waited out."""
-    return min(FIRST_RETRY_SECONDS * 4 ** (receive_count - 1), MAX_RETRY_SECONDS)
+    return min(first * 4 ** (receive_count - 1), MAX_RETRY_SECONDS)
 
 
 class ChunkExporter:
@@ -50,6 +50,7 @@ class ChunkExporter:
         max_receives: int,
         queue: ChunkQueue,
         clock: Callable[[], str] = utc_now,
+        first_retry_seconds: int = FIRST_RETRY_SECONDS,
     ) -> None:
         self._routes = routes
         self._jobs = jobs
@@ -59,6 +60,7 @@ class ChunkExporter:
         self._max_receives = max_receives
         self._queue = queue
         self._clock = clock
+        self._first_retry = first_retry_seconds
 
     def handle_delivery(
         self, message: ChunkMessage, receive_count: int, receipt_handle: str | None = None
@@ -78,7 +80,7 @@ class ChunkExporter:
     def _retry_later(
         self, message: ChunkMessage, receive_count: int, receipt: str | None, reason: str
     ) -> None:
-        delay = retry_delay(receive_count)
+        delay = retry_delay(receive_count, self._first_retry)
         note = (
             f"chunk {message.chunkId} failed (receive {receive_count} of {self._max_receives}) at "
             f"{self._clock()}, tried again in {delay} s: {reason}"

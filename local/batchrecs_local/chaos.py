@@ -1,0 +1,438 @@
+"""``make chaos``: the pipeline on the local cloud under injected faults, one table of what happened.
+
+Each scenario runs one upload of its own route (a user-personalization route exporting to DynamoDB,
+so records of different scenarios never meet) while the local endpoint injects a fault (see
+``faults``) or the harness delivers something twice, then waits for the job to end and measures:
+
+    injected    how many times the fault was met (or a duplicate delivered)
+    outcome     the job's final status
+    lost        users whose output line had recommendations but who have no record of that job
+    duplicates  completion events beyond one per job (consumers must be idempotent, but one is expected)
+    stuck       jobs that did not reach a final status within the wait
+
+Faults are injected at the wire, exactly as AWS would answer; the code under test is the shipped
+handlers running with their template roles. ``--short`` runs the scenarios CI runs.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from batchrecs.jobs.model import CREATE_FAILED, EXPORTED
+
+from batchrecs_local.faults import Fault
+from batchrecs_local.iam.identity import function_key
+from batchrecs_local.personalize.emulator import Timings
+from batchrecs_local.session import LocalCloud, Options, samples_dir
+
+USERS = 43  # samples/home/users.jsonl
+WAIT_SECONDS = 120
+SUBMIT, MONITOR, WORKER = (
+    function_key(f) for f in ("SubmitFunction", "MonitorFunction", "ExportWorkerFunction")
+)
+
+
+@dataclass
+class Row:
+    fault: str
+    where: str
+    injected: int = 0
+    outcome: str = ""
+    lost: int = 0
+    duplicates: int = 0
+    stuck: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return self.lost == 0 and self.duplicates == 0 and self.stuck == 0
+
+
+@dataclass
+class Scenario:
+    fault: str
+    where: str
+    run: Callable[[Chaos, str, Row], list[str]] | None = None  # the source keys of the jobs to wait for
+    inject: Fault | None = None  # else: an upload of the route while this fault is on
+    expected: str = EXPORTED
+    short: bool = True
+
+
+class Chaos:
+    """One local cloud for every scenario; each scenario has its own route ``c<N>``."""
+
+    def __init__(self, cloud: LocalCloud) -> None:
+        self.cloud = cloud
+        self.faults = cloud.endpoint.faults
+        events, sqs = cloud.endpoint.client("events"), cloud.endpoint.client("sqs")
+        self.tap = sqs.create_queue(QueueName="chaos-tap")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.tap, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bus = cloud.outputs["EventBusName"]
+        events.put_rule(
+            Name="chaos-tap", EventBusName=bus, EventPattern=json.dumps({"source": ["batchrecs"]})
+        )
+        events.put_targets(Rule="chaos-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
+        self.events: list[dict[str, Any]] = []
+
+    def upload(self, route: str, body: bytes | None = None, name: str = "users.jsonl") -> str:
+        key = f"input/{route}/{name}"
+        data = body if body is not None else (samples_dir() / "home" / "users.jsonl").read_bytes()
+        self.cloud.endpoint.client("s3").put_object(Bucket=self.cloud.bucket, Key=key, Body=data)
+        return key
+
+    def published(self) -> list[dict[str, Any]]:
+        sqs = self.cloud.endpoint.client("sqs")
+        while messages := sqs.receive_message(QueueUrl=self.tap, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                self.events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.tap, ReceiptHandle=message["ReceiptHandle"])
+        return self.events
+
+    def job_of(self, key: str) -> dict[str, Any]:
+        [job] = [job for job in self.cloud.jobs() if job["sourceKey"] == key]
+        return job
+
+    def measure(self, row: Row, keys: list[str], expected: str) -> None:
+        try:
+            jobs = self.cloud.wait_for(keys, WAIT_SECONDS)
+        except TimeoutError:
+            jobs = {job["sourceKey"]: job for job in self.cloud.jobs() if job["sourceKey"] in keys}
+        finals = sorted({job["status"] for job in jobs.values()})
+        row.outcome = ", ".join(finals) or "no job"
+        row.stuck = sum(
+            1
+            for job in jobs.values()
+            if job["status"] not in (EXPORTED, CREATE_FAILED, "REJECTED", "EXPORT_FAILED")
+        )
+        row.stuck += len(keys) - len(jobs)
+        if finals != [expected]:
+            row.notes.append(f"expected {expected}")
+        time.sleep(1)  # the last events reach the tap
+        completions: dict[str, int] = {}
+        for event in self.published():
+            if event["detail-type"] == "Batch Export Completed":
+                completions[event["detail"]["jobName"]] = completions.get(event["detail"]["jobName"], 0) + 1
+        records = self.cloud.records()
+        for job in jobs.values():
+            row.duplicates += max(0, completions.get(job["jobName"], 0) - 1)
+            if job["status"] == EXPORTED and not job.get("exportSuperseded"):
+                row.lost += len(
+                    self.expected_users(job) - {r["pk"] for r in records if r["jobName"] == job["jobName"]}
+                )
+
+    def expected_users(self, job: dict[str, Any]) -> set[str]:
+        """Users whose output line has recommendations (what the export must write)."""
+        prefix = job["outputPath"].removeprefix(f"s3://{self.cloud.bucket}/")
+        users = set()
+        for key in self.cloud.keys(prefix):
+            for line in self.cloud.read(key).splitlines():
+                value = orjson.loads(line)
+                if not value.get("error") and value["output"].get("recommendedItems"):
+                    users.add(value["input"]["userId"])
+        return users
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def _duplicate_s3_event(chaos: Chaos, route: str, row: Row) -> list[str]:
+    key = chaos.upload(route)
+    chaos.cloud.wait_for([key], WAIT_SECONDS)
+    head = chaos.cloud.endpoint.client("s3").head_object(Bucket=chaos.cloud.bucket, Key=key)
+    event = {
+        "version": "0",
+        "id": "chaos-duplicate",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-12-02T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": chaos.cloud.bucket},
+            "object": {
+                "key": key,
+                "size": head["ContentLength"],
+                "etag": head["ETag"].strip('"'),
+                "sequencer": "617f08299329d189",
+                "version-id": head.get("VersionId", "null"),
+            },
+            "reason": "PutObject",
+            "request-id": "chaos",
+            "requester": "123456789012",
+        },
+    }  # fmt: skip  (as moto sent it: same sequencer and version id)
+    assert chaos.cloud.runtime is not None
+    for _ in range(2):
+        chaos.cloud.runtime.invoke("SubmitFunction", event)
+        row.injected += 1
+    return [key]
+
+
+def _duplicate_active_event(chaos: Chaos, route: str, row: Row) -> list[str]:
+    from batchrecs.aws.events import EventBridgePublisher
+    from batchrecs.formats.events import JOB_STATE_CHANGE, JobStateChange
+
+    key = chaos.upload(route)
+    chaos.cloud.wait_for([key], WAIT_SECONDS)
+    job = chaos.job_of(key)
+    change = JobStateChange(
+        jobName=job["jobName"], jobArn=job.get("jobArn"), route=route, kind=job["kind"], status="ACTIVE",
+        outputPath=job["outputPath"],
+    )  # fmt: skip
+    publisher = EventBridgePublisher(
+        chaos.cloud.outputs["EventBusName"], chaos.cloud.endpoint.client("events")
+    )
+    for _ in range(2):
+        publisher.publish(JOB_STATE_CHANGE, change)
+        row.injected += 1
+    time.sleep(3)  # the planner runs on them
+    return [key]
+
+
+def _duplicate_chunks(chaos: Chaos, route: str, row: Row) -> list[str]:
+    from batchrecs.aws.s3 import S3Objects
+    from batchrecs.export.plan import ExportPlan, message_group
+
+    key = chaos.upload(route)
+    chaos.cloud.wait_for([key], WAIT_SECONDS)
+    job = chaos.job_of(key)
+    bucket, _, prefix = job["outputPath"].removeprefix("s3://").partition("/")
+    files = S3Objects(chaos.cloud.endpoint.client("s3")).list_objects(bucket, prefix, ".out")
+    plan = ExportPlan(
+        job["jobName"], route, bucket, job["generatedAt"], chaos.cloud.options.chunk_bytes, files
+    )
+    messages = plan.messages(None)
+    sqs = chaos.cloud.endpoint.client("sqs")
+    for message in messages:  # every chunk delivered again (a new deduplication id, as a redrive sends)
+        sqs.send_message(
+            QueueUrl=chaos.cloud.outputs["ChunksQueueUrl"], MessageBody=message.model_dump_json(),
+            MessageGroupId=message_group(message), MessageDeduplicationId=f"chaos.{message.chunkId}",
+        )  # fmt: skip
+        row.injected += 1
+    time.sleep(3)  # the workers take them
+    return [key]
+
+
+def _two_uploads_to_one_key(chaos: Chaos, route: str, row: Row) -> list[str]:
+    first = b"".join(b'{"userId": "%d"}\n' % user for user in range(1, 21))
+    second = b"".join(b'{"userId": "%d"}\n' % user for user in range(21, 41))
+    key = chaos.upload(route, first)
+    chaos.upload(route, second)
+    row.injected = 1
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len([j for j in chaos.cloud.jobs() if j["sourceKey"] == key]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    jobs = [j for j in chaos.cloud.jobs() if j["sourceKey"] == key]
+    staged = sorted(
+        chaos.cloud.read(j["stagedPath"].removeprefix(f"s3://{chaos.cloud.bucket}/")) for j in jobs
+    )
+    if staged != sorted([first.replace(b": ", b":"), second.replace(b": ", b":")]):
+        row.lost += 1
+        row.notes.append("a job did not read the version its event named")
+    return [key]
+
+
+def _scenarios() -> list[Scenario]:
+    fault = Fault
+
+    return [
+        Scenario("duplicate S3 event", "submit", _duplicate_s3_event, short=False),
+        Scenario("duplicate ACTIVE event", "planner", _duplicate_active_event, short=False),
+        Scenario("duplicate chunk messages", "workers", _duplicate_chunks),
+        Scenario(
+            "DynamoDB throttling",
+            "workers",
+            inject=fault(
+                service="dynamodb",
+                operation="BatchWriteItem",
+                status=400,
+                code="ProvisionedThroughputExceededException",
+                times=20,
+                caller=WORKER,
+            ),
+        ),  # fmt: skip
+        Scenario(
+            "DynamoDB 500",
+            "workers",
+            short=False,
+            inject=fault(
+                service="dynamodb",
+                operation="BatchWriteItem",
+                status=500,
+                code="InternalServerError",
+                times=20,
+                caller=WORKER,
+            ),
+        ),  # fmt: skip
+        Scenario(
+            "worker dies mid-chunk",
+            "workers (a write fails for good after 2 went through)",
+            inject=fault(
+                service="dynamodb",
+                operation="BatchWriteItem",
+                status=400,
+                code="ValidationException",
+                times=1,
+                after=2,
+                caller=WORKER,
+            ),
+        ),  # fmt: skip
+        Scenario(
+            "S3 503 SlowDown",
+            "submit (reading the upload)",
+            inject=fault(
+                service="s3",
+                operation="GetObject",
+                status=503,
+                code="SlowDown",
+                times=6,
+                caller=SUBMIT,
+                key_prefix="input/",
+            ),
+        ),  # fmt: skip
+        Scenario(
+            "S3 503 SlowDown",
+            "workers (reading the output)",
+            short=False,
+            inject=fault(
+                service="s3",
+                operation="GetObject",
+                status=503,
+                code="SlowDown",
+                times=6,
+                caller=WORKER,
+                key_prefix="output/",
+            ),
+        ),  # fmt: skip
+        Scenario(
+            "Personalize throttling",
+            "submit (CreateBatchInferenceJob)",
+            inject=fault(
+                service="personalize",
+                operation="CreateBatchInferenceJob",
+                status=400,
+                code="ThrottlingException",
+                times=6,
+                caller=SUBMIT,
+            ),
+        ),  # fmt: skip
+        Scenario(
+            "Personalize throttling",
+            "monitor (DescribeBatchInferenceJob)",
+            inject=fault(
+                service="personalize",
+                operation="DescribeBatchInferenceJob",
+                status=400,
+                code="ThrottlingException",
+                times=8,
+                caller=MONITOR,
+            ),
+            short=False,
+        ),  # fmt: skip
+        Scenario(
+            "monitor dies mid-tick",
+            "monitor (its job-table writes fail)",
+            inject=fault(
+                service="dynamodb",
+                operation="PutItem",
+                status=500,
+                code="InternalServerError",
+                times=12,
+                caller=MONITOR,
+            ),
+        ),  # fmt: skip
+        Scenario("two uploads to one key", "submit", _two_uploads_to_one_key, short=False),
+        Scenario(
+            "CREATE FAILED",
+            "Personalize (wrong recipe)",
+            lambda chaos, route, row: [chaos.upload("broken")],
+            expected=CREATE_FAILED,
+            short=False,
+        ),  # fmt: skip
+    ]
+
+
+def _routes_file(count: int, directory: Path) -> Path:
+    """One route per scenario (their records never meet), and one whose solution is the wrong recipe."""
+    lines = ["routes:"]
+    for number in range(1, count + 1):
+        lines += [
+            f"  c{number:02d}:",
+            "    kind: user-personalization",
+            "    solutionVersionArn: ${USER_PERSONALIZATION_SOLUTION_VERSION_ARN}",
+            "    destination: {type: dynamodb}",
+        ]
+    lines += [
+        "  broken:",
+        "    kind: user-personalization",
+        "    solutionVersionArn: ${RELATED_ITEMS_SOLUTION_VERSION_ARN}",
+        "    destination: {type: dynamodb}",
+    ]
+    path = directory / "chaos-routes.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(short: bool = False, report: Callable[[Row], None] | None = None) -> list[Row]:
+    scenarios = [s for s in _scenarios() if s.short or not short]
+    with tempfile.TemporaryDirectory(prefix="batchrecs-chaos-") as tmp:
+        options = Options(
+            routes_file=_routes_file(len(scenarios), Path(tmp)),
+            timings=Timings(pending=0.2, running=0.5),
+            tick_seconds=0.5,
+            chunk_bytes=512,  # every upload fans out over several chunks
+        )
+        rows = []
+        with LocalCloud(options) as cloud:
+            chaos = Chaos(cloud)
+            for number, scenario in enumerate(scenarios, 1):
+                row = Row(scenario.fault, scenario.where)
+                chaos.faults.clear()
+                route = f"c{number:02d}"
+                if scenario.inject is not None:
+                    chaos.faults.add(scenario.inject)
+                keys = scenario.run(chaos, route, row) if scenario.run else [chaos.upload(route)]
+                chaos.measure(row, keys, scenario.expected)
+                if scenario.inject is not None:
+                    row.injected = scenario.inject.injected
+                    if not row.injected:
+                        row.notes.append("the fault was never met")
+                rows.append(row)
+                if report is not None:
+                    report(row)
+        return rows
+
+
+def table(rows: list[Row]) -> str:
+    header = ("fault", "where", "injected", "outcome", "lost", "duplicates", "stuck", "notes")
+    body = [
+        (
+            r.fault,
+            r.where,
+            str(r.injected),
+            r.outcome,
+            str(r.lost),
+            str(r.duplicates),
+            str(r.stuck),
+            "; ".join(r.notes),
+        )
+        for r in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+        for cells in [header, *body]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
