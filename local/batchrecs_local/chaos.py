@@ -17,6 +17,7 @@ handlers running with their template roles. ``--short`` runs the scenarios CI ru
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -243,6 +244,29 @@ def _two_uploads_to_one_key(chaos: Chaos, route: str, row: Row) -> list[str]:
     return [key]
 
 
+def _route_deleted_mid_export(chaos: Chaos, route: str, row: Row) -> list[str]:
+    """The route is taken out of the routes file (and every function starts cold with the new file)
+    once its job is running in Personalize: the job keeps the route it was submitted with."""
+    from batchrecs_local.runtime import _cold_start
+
+    key = chaos.upload(route)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        jobs = [job for job in chaos.cloud.jobs() if job["sourceKey"] == key]
+        if jobs and jobs[0]["status"] not in ("RECEIVED", "QUEUED"):
+            break
+        time.sleep(0.2)
+    routes = chaos.cloud.options.routes_file
+    assert routes is not None
+    text = routes.read_text()
+    start = text.index(f"  {route}:\n")
+    following = re.search(r"\n  \S", text[start:])  # the next route's entry
+    routes.write_text(text[:start] + (text[start + following.start() + 1 :] if following else ""))
+    _cold_start()  # new containers read the new routes file
+    row.injected = 1
+    return [key]
+
+
 def _scenarios() -> list[Scenario]:
     fault = Fault
 
@@ -353,6 +377,7 @@ def _scenarios() -> list[Scenario]:
             ),
         ),  # fmt: skip
         Scenario("two uploads to one key", "submit", _two_uploads_to_one_key, short=False),
+        Scenario("route deleted mid-export", "routes file", _route_deleted_mid_export, short=False),
         Scenario(
             "CREATE FAILED",
             "Personalize (wrong recipe)",

@@ -6,6 +6,8 @@
     batchrecs local export OUT_FILE --route NAME [--routes ROUTES.yaml] [--dump DIR] [--json]
     batchrecs validate FILE (--route NAME | --kind KIND) [--routes ROUTES.yaml] [--json]
     batchrecs redrive-chunks --dlq-url URL --queue-url URL
+    batchrecs redrive-events --queue-url URL
+    batchrecs chaos [--short]
 
 The functions' own logs go to stderr, so stdout holds only what a command prints (one JSON object
 with ``--json``). Every command exits with the same codes (``EXIT_CODES``), and says why in one line:
@@ -137,6 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--queue-url", required=True, help="the stack's ChunksQueueUrl output")
     redrive.set_defaults(run=_redrive)
 
+    events = commands.add_parser(
+        "redrive-events",
+        help="run again what failed after its retries (the failed-events queue; AWS or local)",
+    )
+    events.add_argument("--queue-url", required=True, help="the stack's FailedEventsQueueUrl output")
+    events.add_argument("--json", action="store_true")
+    events.set_defaults(run=_redrive_events)
+
     chaos = commands.add_parser(
         "chaos", help="run the pipeline locally under injected faults; print the table"
     )
@@ -254,6 +264,25 @@ def _redrive(args: argparse.Namespace, out: TextIO) -> int:
     moved = redrive(args.dlq_url, args.queue_url)
     print(f"moved {moved} chunk messages back to {args.queue_url}", file=out)
     return 0
+
+
+def _redrive_events(args: argparse.Namespace, out: TextIO) -> int:
+    from dataclasses import asdict
+
+    from batchrecs.aws.failed_events import redrive_failed_events
+
+    done = redrive_failed_events(args.queue_url)
+    if args.json:
+        print(json.dumps(asdict(done)), file=out)
+    else:
+        print(
+            f"invoked {done.invoked} functions again, delivered {done.published} alerts again, dropped "
+            f"{done.dropped_ticks} monitor ticks; {len(done.left)} left on the queue",
+            file=out,
+        )
+        for reason in done.left:
+            print(f"  {reason}", file=out)
+    return 1 if done.left else 0
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import boto3
 from moto.server import DomainDispatcherApplication, create_backend_app
@@ -59,6 +59,8 @@ class LocalEndpoint:
         self._server: BaseWSGIServer | None = None
         self._dynamodb_writes = threading.Lock()
         self.faults = Faults()  # injected on purpose by ``make chaos``
+        # Lambda's Invoke (asynchronous) of the stack's functions, when a runtime runs them
+        self.invoke_function: Callable[[str, dict[str, Any]], bool] | None = None
 
     @property
     def url(self) -> str:
@@ -101,6 +103,9 @@ class LocalEndpoint:
                 return _error(environ, fault.status, fault.code, "injected by make chaos", start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
             return self.emulator(environ, start_response)
+        invoked = _LAMBDA_INVOKE.fullmatch(environ.get("PATH_INFO", ""))
+        if invoked and environ.get("REQUEST_METHOD") == "POST":
+            return self._invoke(environ, unquote(invoked.group(1)), start_response)
         if self.ses.handles(environ):
             return self.ses(environ, start_response, forward=self._moto)
         if environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1] in _DYNAMODB_WRITES:
@@ -109,6 +114,22 @@ class LocalEndpoint:
             with self._dynamodb_writes:
                 return list(self._moto(environ, start_response))
         return self._moto(environ, start_response)
+
+    def _invoke(
+        self, environ: dict[str, Any], function: str, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Lambda Invoke, InvocationType Event only (what ``batchrecs redrive-events`` uses)."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") != "Event":
+            return _error(
+                environ, 400, "InvalidParameterValueException", "only Event invocations", start_response
+            )
+        if self.invoke_function is None or not self.invoke_function(function, payload):
+            message = f"Function not found: {function}"
+            return _error(environ, 404, "ResourceNotFoundException", message, start_response)
+        start_response("202 Accepted", [("Content-Length", "0")])
+        return [b""]
 
     def _authorize(self, environ: dict[str, Any]) -> Denial | None:
         signed = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "") or environ.get("QUERY_STRING", ""))
@@ -140,6 +161,7 @@ class LocalEndpoint:
         return self.iam.check(access_key, http)
 
 
+_LAMBDA_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 _CREDENTIAL = re.compile(
     r"Credential=(?P<key>[^/&]+)(?:/|%2F)\d{8}(?:/|%2F)(?P<region>[^/&%]+)(?:/|%2F)(?P<service>[^/&%]+)"
 )

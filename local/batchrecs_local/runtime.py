@@ -24,7 +24,7 @@ from typing import Any
 
 from batchrecs_local.endpoint import ACCOUNT, CREDENTIALS, REGION, LocalEndpoint
 from batchrecs_local.iam import identity
-from batchrecs_local.stack import FunctionSpec, QueueSource, Stack
+from batchrecs_local.stack import Delivery, FunctionSpec, QueueSource, Stack
 
 # Short polls with a pause: moto's long polling (WaitTimeSeconds) spins a CPU while it waits.
 POLL_INTERVAL = 0.2
@@ -72,7 +72,7 @@ class LocalRuntime:
         for spec in self._stack.functions.values():
             self._handlers[spec.logical_id] = _load(spec)
         for delivery in self._stack.deliveries:
-            self._spawn(f"poll-{delivery.rule}", self._poll, delivery.function, delivery.queue_url)
+            self._spawn(f"poll-{delivery.rule}", self._poll, delivery)
         for source in self._stack.queue_sources:
             for worker in range(source.concurrency):
                 self._spawn(f"sqs-{source.function}-{worker}", self._poll_batches, source)
@@ -115,11 +115,30 @@ class LocalRuntime:
         thread.start()
         self._threads.append(thread)
 
-    def _poll(self, function: str, queue_url: str) -> None:
+    def invoke_by_name(self, name: str, event: dict[str, Any]) -> bool:
+        """Lambda's Invoke with InvocationType Event: run the function named ``name`` (its physical
+        name or ARN) on ``event`` in the background; False if there is no such function."""
+        name = name.split(":function:")[-1].split(":")[0]
+        found = [spec.logical_id for spec in self._stack.functions.values() if spec.name == name]
+        if not found:
+            return False
+        self._spawn(f"invoke-{name}", self._invoke_quietly, found[0], event)
+        return True
+
+    def _invoke_quietly(self, function: str, event: dict[str, Any]) -> None:
+        try:
+            self.invoke(function, event)
+        except Exception:  # noqa: BLE001 - an asynchronous invocation's error is only logged
+            traceback.print_exc(file=sys.stdout)
+
+    def _poll(self, delivery: Delivery) -> None:
+        function, queue_url = delivery.function, delivery.queue_url
         sqs = self._endpoint.client("sqs")
         while not self._stopping.is_set():
             try:
-                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=1, AttributeNames=["All"]
+                )
             except Exception:  # noqa: BLE001 - the endpoint is shutting down
                 if self._stopping.is_set():
                     return
@@ -131,10 +150,40 @@ class LocalRuntime:
                 event.setdefault("account", ACCOUNT)  # moto leaves it out of events put on a bus
                 try:
                     self.invoke(function, event)
-                except Exception:  # noqa: BLE001 - left on the queue: retried, then dead-lettered
+                except Exception as exc:  # noqa: BLE001 - left on the queue: retried, then given up
                     traceback.print_exc(file=sys.stdout)  # the functions' log
-                    continue
+                    attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+                    if attempt < delivery.attempts or delivery.on_failure_url is None:
+                        continue
+                    sqs.send_message(  # as Lambda sends its on-failure destination
+                        QueueUrl=delivery.on_failure_url,
+                        MessageBody=json.dumps(self._failure_record(function, event, exc, attempt)),
+                    )
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _failure_record(
+        self, function: str, event: dict[str, Any], exc: Exception, attempts: int
+    ) -> dict[str, Any]:
+        """What Lambda sends an on-failure destination once an asynchronous invocation's retries are
+        exhausted ("Adding a destination", Lambda Developer Guide: the invocation record)."""
+        name = self._stack.functions[function].name
+        return {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {"errorMessage": str(exc), "errorType": type(exc).__name__},
+        }
 
     def _poll_batches(self, source: QueueSource) -> None:
         """An SQS event source mapping: batches in, failed records (or the whole batch) left to retry.

@@ -75,6 +75,7 @@ class LocalCloud:
             self.runtime = LocalRuntime(
                 self.endpoint, self.stack, self.options.tick_seconds, overrides
             ).start()
+            self.endpoint.invoke_function = self.runtime.invoke_by_name
         except BaseException:
             self.endpoint.stop()
             raise
@@ -109,6 +110,7 @@ class LocalCloud:
             "alert_topic": self.outputs["AlertTopicArn"],
             "chunks_queue": self.outputs["ChunksQueueUrl"],  # for batchrecs redrive-chunks
             "chunks_dead_letter_queue": self.outputs["ChunksDeadLetterQueueUrl"],
+            "failed_events_queue": self.outputs["FailedEventsQueueUrl"],  # for batchrecs redrive-events
             "alert_messages_queue": self.stack.topic_queues.get(self.outputs["AlertTopicArn"])
             if self.stack
             else None,

@@ -87,6 +87,8 @@ class Delivery:
     function: str
     rule: str
     queue_url: str
+    on_failure_url: str | None = None  # where a failed invocation's record goes after its retries
+    attempts: int = 3  # 1 + the function's MaximumRetryAttempts
 
 
 @dataclass
@@ -632,21 +634,23 @@ def _create_rule(
                 Schedule(function.logical_id, rule, resolver.resolve(props["ScheduleExpression"]))
             )
             continue
+        # After its retries a failed invocation goes to the function's on-failure destination as Lambda's
+        # invocation record (the runtime sends it): the template sends both to the failed-events queue.
         attributes = {"VisibilityTimeout": "2"}
         dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+        on_failure = None
         if dead_letter:
-            attributes["RedrivePolicy"] = json.dumps(
-                {
-                    "deadLetterTargetArn": resolver.resolve(dead_letter),
-                    "maxReceiveCount": 1 + function.max_retries,
-                }
-            )
+            on_failure = sqs.get_queue_url(QueueName=str(resolver.resolve(dead_letter)).rsplit(":", 1)[-1])[
+                "QueueUrl"
+            ]
         queue_url = sqs.create_queue(QueueName=f"{rule}-delivery"[:80], Attributes=attributes)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
         targets.append({"Id": target["Id"], "Arn": queue_arn})
-        stack.deliveries.append(Delivery(function.logical_id, rule, queue_url))
+        stack.deliveries.append(
+            Delivery(function.logical_id, rule, queue_url, on_failure, attempts=1 + function.max_retries)
+        )
     if "EventPattern" not in props:
         return
     events.put_rule(
