@@ -7,6 +7,7 @@
     batchrecs validate FILE (--route NAME | --kind KIND) [--routes ROUTES.yaml] [--json]
     batchrecs redrive-chunks --dlq-url URL --queue-url URL
     batchrecs redrive-events --queue-url URL
+    batchrecs erase --user ID --recommendations-table T [--email A --contact-list L]
     batchrecs chaos [--short]
 
 The functions' own logs go to stderr, so stdout holds only what a command prints (one JSON object
@@ -283,6 +284,22 @@ def _redrive_events(args: argparse.Namespace, out: TextIO) -> int:
         for reason in done.left:
             print(f"  {reason}", file=out)
     return 1 if done.left else 0
+
+
+def _erase(args: argparse.Namespace, out: TextIO) -> int:
+    from dataclasses import asdict
+
+    from batchrecs.aws.erasure import erase_user
+
+    if bool(args.email) != bool(args.contact_list):
+        raise UsageError("--email and --contact-list go together")
+    erased = erase_user(args.user, args.recommendations_table, args.email, args.contact_list)
+    if args.json:
+        print(json.dumps(asdict(erased)), file=out)
+    else:
+        contact = " and their contact" if erased.contact else ""
+        print(f"deleted {erased.records} records{contact} of user {args.user}", file=out)
+    return 0
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:

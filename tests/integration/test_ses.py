@@ -353,3 +353,35 @@ def test_segment_contacts_gather_their_topics_and_segments(endpoint: LocalEndpoi
     a = _contact(ses, "a@example.com")
     assert a["Topics"] == {"news": "OPT_IN", "deals": "OPT_IN"}
     assert json.loads(a["AttributesData"])["segments"] == ["item-1", "item-2"]
+
+
+def test_erasing_a_user_deletes_all_their_records_and_their_contact(
+    endpoint: LocalEndpoint, ses: Any
+) -> None:
+    from batchrecs.aws.erasure import erase_user
+
+    ddb = endpoint.client("dynamodb")
+    ddb.create_table(
+        TableName="erase-recs",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    keys = [("7", "home"), ("7", "segments#105"), ("7", "segments#attr-1"), ("8", "home")]
+    keys += [("7", f"many#{n}") for n in range(30)]  # more than one BatchWriteItem of deletes
+    for pk, sk in keys:
+        ddb.put_item(TableName="erase-recs", Item={"pk": {"S": pk}, "sk": {"S": sk}})
+    ses.create_contact(ContactListName=LIST, EmailAddress="user7@example.com")
+    erased = erase_user("7", "erase-recs", "user7@example.com", LIST, dynamodb=ddb, ses=ses)
+    assert (erased.records, erased.contact) == (33, True)
+    left = ddb.scan(TableName="erase-recs")["Items"]
+    assert [(item["pk"]["S"], item["sk"]["S"]) for item in left] == [("8", "home")]
+    assert "user7@example.com" not in [
+        c["EmailAddress"] for c in ses.list_contacts(ContactListName=LIST)["Contacts"]
+    ]
+    # erasing again is harmless (at least once: an operator may run it twice)
+    assert erase_user("7", "erase-recs", "user7@example.com", LIST, dynamodb=ddb, ses=ses).records == 0
+    ddb.delete_table(TableName="erase-recs")
