@@ -267,125 +267,49 @@ def _route_deleted_mid_export(chaos: Chaos, route: str, row: Row) -> list[str]:
     return [key]
 
 
-def _scenarios() -> list[Scenario]:
-    fault = Fault
+def _broken_route(chaos: Chaos, route: str, row: Row) -> list[str]:
+    return [chaos.upload("broken")]
 
+
+def _injected(where: str, fault: str, caller: str, **fault_args: Any) -> Scenario:
+    """A scenario that uploads a file of its route while one fault is on."""
+    service, operation, status, code = fault_args.pop("wire")
+    short = fault_args.pop("short", True)
+    inject = Fault(service, operation, status, code, caller=caller, **fault_args)
+    return Scenario(fault, where, inject=inject, short=short)
+
+
+def _scenarios() -> list[Scenario]:
+    throttled = ("dynamodb", "BatchWriteItem", 400, "ProvisionedThroughputExceededException")
+    failing = ("dynamodb", "BatchWriteItem", 500, "InternalServerError")
+    invalid = ("dynamodb", "BatchWriteItem", 400, "ValidationException")
+    slow_down = ("s3", "GetObject", 503, "SlowDown")
+    # fmt: off
     return [
         Scenario("duplicate S3 event", "submit", _duplicate_s3_event, short=False),
         Scenario("duplicate ACTIVE event", "planner", _duplicate_active_event, short=False),
         Scenario("duplicate chunk messages", "workers", _duplicate_chunks),
-        Scenario(
-            "DynamoDB throttling",
-            "workers",
-            inject=fault(
-                service="dynamodb",
-                operation="BatchWriteItem",
-                status=400,
-                code="ProvisionedThroughputExceededException",
-                times=20,
-                caller=WORKER,
-            ),
-        ),  # fmt: skip
-        Scenario(
-            "DynamoDB 500",
-            "workers",
-            short=False,
-            inject=fault(
-                service="dynamodb",
-                operation="BatchWriteItem",
-                status=500,
-                code="InternalServerError",
-                times=20,
-                caller=WORKER,
-            ),
-        ),  # fmt: skip
-        Scenario(
-            "worker dies mid-chunk",
-            "workers (a write fails for good after 2 went through)",
-            inject=fault(
-                service="dynamodb",
-                operation="BatchWriteItem",
-                status=400,
-                code="ValidationException",
-                times=1,
-                after=2,
-                caller=WORKER,
-            ),
-        ),  # fmt: skip
-        Scenario(
-            "S3 503 SlowDown",
-            "submit (reading the upload)",
-            inject=fault(
-                service="s3",
-                operation="GetObject",
-                status=503,
-                code="SlowDown",
-                times=6,
-                caller=SUBMIT,
-                key_prefix="input/",
-            ),
-        ),  # fmt: skip
-        Scenario(
-            "S3 503 SlowDown",
-            "workers (reading the output)",
-            short=False,
-            inject=fault(
-                service="s3",
-                operation="GetObject",
-                status=503,
-                code="SlowDown",
-                times=6,
-                caller=WORKER,
-                key_prefix="output/",
-            ),
-        ),  # fmt: skip
-        Scenario(
-            "Personalize throttling",
-            "submit (CreateBatchInferenceJob)",
-            inject=fault(
-                service="personalize",
-                operation="CreateBatchInferenceJob",
-                status=400,
-                code="ThrottlingException",
-                times=6,
-                caller=SUBMIT,
-            ),
-        ),  # fmt: skip
-        Scenario(
-            "Personalize throttling",
-            "monitor (DescribeBatchInferenceJob)",
-            inject=fault(
-                service="personalize",
-                operation="DescribeBatchInferenceJob",
-                status=400,
-                code="ThrottlingException",
-                times=8,
-                caller=MONITOR,
-            ),
-            short=False,
-        ),  # fmt: skip
-        Scenario(
-            "monitor dies mid-tick",
-            "monitor (its job-table writes fail)",
-            inject=fault(
-                service="dynamodb",
-                operation="PutItem",
-                status=500,
-                code="InternalServerError",
-                times=12,
-                caller=MONITOR,
-            ),
-        ),  # fmt: skip
+        _injected("workers", "DynamoDB throttling", WORKER, wire=throttled, times=20),
+        _injected("workers", "DynamoDB 500", WORKER, wire=failing, times=20, short=False),
+        _injected("workers (a write fails for good after 2 went through)", "worker dies mid-chunk", WORKER,
+                  wire=invalid, times=1, after=2),
+        _injected("submit (reading the upload)", "S3 503 SlowDown", SUBMIT, wire=slow_down, times=6,
+                  key_prefix="input/"),
+        _injected("workers (reading the output)", "S3 503 SlowDown", WORKER, wire=slow_down, times=6,
+                  key_prefix="output/", short=False),
+        _injected("submit (CreateBatchInferenceJob)", "Personalize throttling", SUBMIT,
+                  wire=("personalize", "CreateBatchInferenceJob", 400, "ThrottlingException"), times=6),
+        _injected("monitor (DescribeBatchInferenceJob)", "Personalize throttling", MONITOR,
+                  wire=("personalize", "DescribeBatchInferenceJob", 400, "ThrottlingException"), times=8,
+                  short=False),
+        _injected("monitor (its job-table writes fail)", "monitor dies mid-tick", MONITOR,
+                  wire=("dynamodb", "PutItem", 500, "InternalServerError"), times=12),
         Scenario("two uploads to one key", "submit", _two_uploads_to_one_key, short=False),
         Scenario("route deleted mid-export", "routes file", _route_deleted_mid_export, short=False),
-        Scenario(
-            "CREATE FAILED",
-            "Personalize (wrong recipe)",
-            lambda chaos, route, row: [chaos.upload("broken")],
-            expected=CREATE_FAILED,
-            short=False,
-        ),  # fmt: skip
+        Scenario("CREATE FAILED", "Personalize (wrong recipe)", _broken_route, expected=CREATE_FAILED,
+                 short=False),
     ]
+    # fmt: on
 
 
 def _routes_file(count: int, directory: Path) -> Path:

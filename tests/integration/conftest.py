@@ -152,6 +152,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
     monkeypatch.setenv("EXPORT_CHUNK_BYTES", "512")  # small chunks: every multi-line file fans out
     monkeypatch.setenv("CHUNK_MAX_RECEIVES", "3")
+    monkeypatch.delenv("CHUNK_RETRY_SECONDS", raising=False)  # the template's default (an e2e cloud sets 1)
     monkeypatch.setenv("EXPORT_WORKER_CONCURRENCY", "2")
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)

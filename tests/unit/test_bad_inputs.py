@@ -19,27 +19,15 @@ from batchrecs.routes.config import JobKind
 from batchrecs.submit.validation import ValidationResult, validate_upload
 
 from tests.conftest import chunked
+from tests.unit.test_input_decoding import RecordingWriter
 
 UP = JobKind.USER_PERSONALIZATION
 
 
-class Staged:
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.bytes_written = 0
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def close(self) -> None:  # pragma: no cover - validate_upload never closes
-        pass
-
-    def abort(self) -> None:  # pragma: no cover
-        pass
-
+class Staged(RecordingWriter):
     @property
     def ids(self) -> list[str]:
-        return [orjson.loads(line)["userId"] for line in bytes(self.data).splitlines()]
+        return [line["userId"] for line in self.lines]
 
 
 def _validate(

@@ -214,3 +214,16 @@ def test_a_route_topic_missing_from_the_contact_list_fails_the_export_once_befor
         == "contact list list has no topic weekly: add it to the list (or change the route)"
     )
     assert monitor.tick().importing == 0 and len(events.published) == 1
+
+
+def test_an_older_upload_whose_newer_upload_exports_is_not_imported_over_it() -> None:
+    jobs, events = FakeJobStore(_importing()), FakeEvents()
+    importer = Importer(["a.jsonl"], [])
+    ses = SesContacts(objects=None, importer=importer, address_books=None, newer_upload=lambda job: "w-2")  # type: ignore[arg-type]
+    Monitor(
+        jobs, personalize=None, events=events, routes=ROUTES, destination_for=destinations(ses=lambda: ses)
+    ).tick()  # type: ignore[arg-type]
+    job = _the(jobs)
+    assert (job.status, job.exportSuperseded, importer.prepared, importer.started) == ("EXPORTED", 14, 0, [])
+    [(_, detail)] = events.published
+    assert detail["linesSuperseded"] == 14

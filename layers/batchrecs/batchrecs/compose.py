@@ -65,12 +65,16 @@ def destinations(**builders: Callable[[], Destination]) -> Callable[[Route], Des
     return destination_for
 
 
-def _ses_contacts() -> SesContacts:
-    return SesContacts(
-        S3Objects(),
-        ContactImporter(S3Objects(), SesContactLists()),
-        lambda destination: address_book_for(destination, DirectoryAddressBook),
-    )
+def _ses_contacts(jobs_table: str) -> Callable[[], Destination]:
+    def build() -> SesContacts:
+        return SesContacts(
+            S3Objects(),
+            ContactImporter(S3Objects(), SesContactLists()),
+            lambda destination: address_book_for(destination, DirectoryAddressBook),
+            newer_upload=DynamoDBJobStore(jobs_table).newer_upload_exporting,
+        )
+
+    return build
 
 
 def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> Monitor:
@@ -79,7 +83,9 @@ def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> 
         personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
         routes=load_routes(settings.routes_file),  # a bad routes file fails at startup
-        destination_for=destinations(ses=_ses_contacts),  # the one destination with a step after its chunks
+        destination_for=destinations(
+            ses=_ses_contacts(settings.jobs_table_name)
+        ),  # the one destination with a step after its chunks
     )
 
 
@@ -107,7 +113,9 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         objects=S3Objects(),
         events=EventBridgePublisher(settings.event_bus_name),
-        destination_for=destinations(dynamodb=lambda: DynamoDBRecords(sink_for), ses=_ses_contacts),
+        destination_for=destinations(
+            dynamodb=lambda: DynamoDBRecords(sink_for), ses=_ses_contacts(settings.jobs_table_name)
+        ),
         max_receives=settings.chunk_max_receives,
         queue=SqsChunkQueue(settings.chunks_queue_url),
         first_retry_seconds=settings.chunk_retry_seconds,

@@ -30,11 +30,13 @@ class SesContacts:
         importer: ContactImporter,
         address_books: Callable[[SesDestination], AddressBook],
         clock: Callable[[], str] = utc_now,
+        newer_upload: Callable[[Job], str | None] = lambda job: None,
     ) -> None:
         self._objects = objects
         self._importer = importer
         self._address_books = address_books
         self._clock = clock
+        self._newer_upload = newer_upload  # JobStore.newer_upload_exporting
 
     def write_chunk(self, work: ChunkWork) -> ChunkCounts:
         """Stage the chunk's users as contacts (``exports/<job>/contacts/<chunk>.jsonl``, rewritten
@@ -90,6 +92,11 @@ class SesContacts:
             raise BatchrecsError(f"job {job.jobName} has no output path")
         bucket = layout.output_prefix(job.outputPath)[0]
         if job.importJobs is None:
+            newer = self._newer_upload(job)
+            if newer:  # the newest upload of the file wins: its contacts must not be overwritten
+                logger.info("contact import superseded", extra={"job_name": job.jobName, "newer": newer})
+                superseded = job.model_copy(update={"exportSuperseded": job.exportWritten or 0})
+                return Advance(superseded, EXPORTED)
             missing = self._importer.missing_topics(destination)
             if missing:  # every contact would fail: say so once, before importing anything
                 reason = (
