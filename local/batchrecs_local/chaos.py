@@ -284,6 +284,7 @@ def _scenarios() -> list[Scenario]:
     failing = ("dynamodb", "BatchWriteItem", 500, "InternalServerError")
     invalid = ("dynamodb", "BatchWriteItem", 400, "ValidationException")
     slow_down = ("s3", "GetObject", 503, "SlowDown")
+    cut = ("s3", "GetObject", 200, "")  # the real answer, its body cut: the connection drops
     # fmt: off
     return [
         Scenario("duplicate S3 event", "submit", _duplicate_s3_event, short=False),
@@ -297,6 +298,10 @@ def _scenarios() -> list[Scenario]:
                   key_prefix="input/"),
         _injected("workers (reading the output)", "S3 503 SlowDown", WORKER, wire=slow_down, times=6,
                   key_prefix="output/", short=False),
+        _injected("submit (reading the upload)", "S3 connection drops mid-stream", SUBMIT, wire=cut, times=2,
+                  key_prefix="input/", cut_after=100),
+        _injected("workers (reading the output)", "S3 connection drops mid-stream", WORKER, wire=cut, times=3,
+                  key_prefix="output/", cut_after=200, short=False),
         _injected("submit (CreateBatchInferenceJob)", "Personalize throttling", SUBMIT,
                   wire=("personalize", "CreateBatchInferenceJob", 400, "ThrottlingException"), times=6),
         _injected("monitor (DescribeBatchInferenceJob)", "Personalize throttling", MONITOR,

@@ -99,6 +99,8 @@ class LocalEndpoint:
         signed = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "") or environ.get("QUERY_STRING", ""))
         if signed is not None:
             fault = self.faults.take(environ, signed.group("service"), signed.group("key"))
+            if fault is not None and fault.cut_after is not None:
+                return _cut(self._moto(environ, start_response), fault.cut_after)
             if fault is not None:
                 return _error(environ, fault.status, fault.code, "injected by make chaos", start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
@@ -218,6 +220,18 @@ def _error(
         environ["wsgi.input"].read(length)
     start_response(status, [*headers, ("Content-Length", str(len(body)))])
     return [body]
+
+
+def _cut(body: Iterable[bytes], limit: int) -> Iterable[bytes]:
+    """The answer's first ``limit`` bytes, then the connection drops (as a network failure mid-stream):
+    the client has read the headers and part of the body when the read fails."""
+    sent = 0
+    for part in body:
+        if sent + len(part) >= limit:
+            yield part[: limit - sent]
+            raise ConnectionAbortedError("injected by make chaos: the connection dropped mid-stream")
+        sent += len(part)
+        yield part
 
 
 def _xml(text: str) -> str:

@@ -23,6 +23,7 @@ class Fault:
     after: int = 0
     caller: str | None = None
     key_prefix: str = ""  # S3: the object key must start with this
+    cut_after: int | None = None  # instead of an error: the real answer, its body cut after this many bytes
     seen: int = 0
     injected: int = 0
 

@@ -10,9 +10,9 @@ def test_the_short_chaos_table_is_all_zeros() -> None:
     result = batchrecs("chaos", "--short", timeout=600)
     assert result.code == 0, result.stdout + result.stderr[-3000:]
     rows = [
-        line for line in result.stdout.splitlines()[2:] if line.strip() and not line.startswith("6 scenarios")
+        line for line in result.stdout.splitlines()[2:] if line.strip() and not line.startswith("7 scenarios")
     ]
-    assert len(rows) == 6
-    assert result.stdout.rstrip().endswith("6 scenarios: 0 lost, 0 duplicates, 0 stuck")
+    assert len(rows) == 7
+    assert result.stdout.rstrip().endswith("7 scenarios: 0 lost, 0 duplicates, 0 stuck")
     # every fault was actually met (a fault never injected would prove nothing)
     assert "never met" not in result.stdout
