@@ -31,7 +31,7 @@ from batchrecs.jobs.model import CREATE_FAILED, EXPORTED
 from batchrecs_local.faults import Fault
 from batchrecs_local.iam.identity import function_key
 from batchrecs_local.personalize.emulator import Timings
-from batchrecs_local.session import LocalCloud, Options, samples_dir
+from batchrecs_local.session import FINAL_STATUSES, LocalCloud, Options, samples_dir
 
 USERS = 43  # samples/home/users.jsonl
 WAIT_SECONDS = 120
@@ -109,11 +109,7 @@ class Chaos:
             jobs = {job["sourceKey"]: job for job in self.cloud.jobs() if job["sourceKey"] in keys}
         finals = sorted({job["status"] for job in jobs.values()})
         row.outcome = ", ".join(finals) or "no job"
-        row.stuck = sum(
-            1
-            for job in jobs.values()
-            if job["status"] not in (EXPORTED, CREATE_FAILED, "REJECTED", "EXPORT_FAILED")
-        )
+        row.stuck += sum(1 for job in jobs.values() if job["status"] not in FINAL_STATUSES)
         row.stuck += len(keys) - len(jobs)
         if finals != [expected]:
             row.notes.append(f"expected {expected}")
@@ -232,9 +228,13 @@ def _two_uploads_to_one_key(chaos: Chaos, route: str, row: Row) -> list[str]:
     chaos.upload(route, second)
     row.injected = 1
     deadline = time.monotonic() + WAIT_SECONDS
-    while len([j for j in chaos.cloud.jobs() if j["sourceKey"] == key]) < 2 and time.monotonic() < deadline:
+    jobs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:  # both jobs ended (measure waits for one job per key)
+        jobs = [j for j in chaos.cloud.jobs() if j["sourceKey"] == key]
+        if len(jobs) == 2 and all(j["status"] in FINAL_STATUSES for j in jobs):
+            break
         time.sleep(0.5)
-    jobs = [j for j in chaos.cloud.jobs() if j["sourceKey"] == key]
+    row.stuck += sum(1 for j in jobs if j["status"] not in FINAL_STATUSES) + 2 - len(jobs)
     staged = sorted(
         chaos.cloud.read(j["stagedPath"].removeprefix(f"s3://{chaos.cloud.bucket}/")) for j in jobs
     )
