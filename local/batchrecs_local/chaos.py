@@ -6,9 +6,10 @@ so records of different scenarios never meet) while the local endpoint injects a
 
     injected    how many times the fault was met (or a duplicate delivered)
     outcome     the job's final status
-    lost        users whose output line had recommendations but who have no record of that job
+    lost        users whose output line had recommendations but who have no record of that job (DynamoDB)
     duplicates  completion events beyond one per job (consumers must be idempotent, but one is expected)
     stuck       jobs that did not reach a final status within the wait
+    overridden  opt-outs an SES import put back to OPT_IN
 
 Faults are injected at the wire, exactly as AWS would answer; the code under test is the shipped
 handlers running with their template roles. ``--short`` runs the scenarios CI runs.
@@ -49,11 +50,12 @@ class Row:
     lost: int = 0
     duplicates: int = 0
     stuck: int = 0
+    overridden: int = 0  # opt-outs an import put back to OPT_IN
     notes: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return self.lost == 0 and self.duplicates == 0 and self.stuck == 0
+        return self.lost == 0 and self.duplicates == 0 and self.stuck == 0 and self.overridden == 0
 
 
 @dataclass
@@ -121,7 +123,10 @@ class Chaos:
         records = self.cloud.records()
         for job in jobs.values():
             row.duplicates += max(0, completions.get(job["jobName"], 0) - 1)
-            if job["status"] == EXPORTED and not job.get("exportSuperseded"):
+            to_dynamodb = (
+                json.loads(job.get("routeSnapshot") or "{}").get("destination", {}).get("type") == "dynamodb"
+            )
+            if job["status"] == EXPORTED and not job.get("exportSuperseded") and to_dynamodb:
                 row.lost += len(
                     self.expected_users(job) - {r["pk"] for r in records if r["jobName"] == job["jobName"]}
                 )
@@ -267,6 +272,33 @@ def _route_deleted_mid_export(chaos: Chaos, route: str, row: Row) -> list[str]:
     return [key]
 
 
+OPTING_OUT = "user5@example.com"  # in the local user directory (seed_people)
+
+
+def _opt_out_during_import(chaos: Chaos, route: str, row: Row) -> list[str]:
+    """A subscribed contact opts out after the monitor read the list's preferences and before SES
+    processed the import file: an import PUT cannot be conditional, so the import puts it back."""
+    ses = chaos.cloud.endpoint.client("sesv2")
+    contact_list = chaos.cloud.outputs["ContactListName"]
+    subscribed = [{"TopicName": "weekly-picks", "SubscriptionStatus": "OPT_IN"}]
+    ses.create_contact(ContactListName=contact_list, EmailAddress=OPTING_OUT, TopicPreferences=subscribed)
+    started = {job["JobId"] for job in ses.list_import_jobs()["ImportJobs"]}
+    key = chaos.upload("ses")
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:  # the import job is created: SES has not processed it yet
+        if {job["JobId"] for job in ses.list_import_jobs()["ImportJobs"]} - started:
+            break
+        time.sleep(0.05)
+    opted_out = [{"TopicName": "weekly-picks", "SubscriptionStatus": "OPT_OUT"}]
+    ses.update_contact(ContactListName=contact_list, EmailAddress=OPTING_OUT, TopicPreferences=opted_out)
+    row.injected = 1
+    chaos.cloud.wait_for([key], WAIT_SECONDS)
+    time.sleep(1)  # the import job has ended with the export
+    now = ses.get_contact(ContactListName=contact_list, EmailAddress=OPTING_OUT)["TopicPreferences"]
+    row.overridden = int({"TopicName": "weekly-picks", "SubscriptionStatus": "OPT_IN"} in now)
+    return [key]
+
+
 def _broken_route(chaos: Chaos, route: str, row: Row) -> list[str]:
     return [chaos.upload("broken")]
 
@@ -311,6 +343,7 @@ def _scenarios() -> list[Scenario]:
                   wire=("dynamodb", "PutItem", 500, "InternalServerError"), times=12),
         Scenario("two uploads to one key", "submit", _two_uploads_to_one_key, short=False),
         Scenario("route deleted mid-export", "routes file", _route_deleted_mid_export, short=False),
+        Scenario("opt-out during an SES import", "monitor and SES", _opt_out_during_import, short=False),
         Scenario("CREATE FAILED", "Personalize (wrong recipe)", _broken_route, expected=CREATE_FAILED,
                  short=False),
     ]
@@ -328,6 +361,11 @@ def _routes_file(count: int, directory: Path) -> Path:
             "    destination: {type: dynamodb}",
         ]
     lines += [
+        "  ses:",  # as the shipped weekly-email route: the directory's addresses, topic weekly-picks
+        "    kind: user-personalization",
+        "    solutionVersionArn: ${USER_PERSONALIZATION_SOLUTION_VERSION_ARN}",
+        "    destination: {type: ses, contactList: '${SES_CONTACT_LIST_NAME}', topic: weekly-picks,",
+        "                  address: {type: directory, table: '${USER_DIRECTORY_TABLE}'}}",
         "  broken:",
         "    kind: user-personalization",
         "    solutionVersionArn: ${RELATED_ITEMS_SOLUTION_VERSION_ARN}",
@@ -369,7 +407,17 @@ def run(short: bool = False, report: Callable[[Row], None] | None = None) -> lis
 
 
 def table(rows: list[Row]) -> str:
-    header = ("fault", "where", "injected", "outcome", "lost", "duplicates", "stuck", "notes")
+    header = (
+        "fault",
+        "where",
+        "injected",
+        "outcome",
+        "lost",
+        "duplicates",
+        "stuck",
+        "opt-outs overridden",
+        "notes",
+    )
     body = [
         (
             r.fault,
@@ -379,6 +427,7 @@ def table(rows: list[Row]) -> str:
             str(r.lost),
             str(r.duplicates),
             str(r.stuck),
+            str(r.overridden),
             "; ".join(r.notes),
         )
         for r in rows

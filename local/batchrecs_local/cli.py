@@ -419,7 +419,9 @@ def _chaos(args: argparse.Namespace, out: TextIO) -> int:
     print(table(rows), file=out)
     clean = all(row.clean and not row.notes for row in rows)
     print(
-        f"\n{len(rows)} scenarios: " + ("0 lost, 0 duplicates, 0 stuck" if clean else "NOT CLEAN"), file=out
+        f"\n{len(rows)} scenarios: "
+        + ("0 lost, 0 duplicates, 0 stuck, 0 opt-outs overridden" if clean else "NOT CLEAN"),
+        file=out,
     )
     return 0 if clean else 1
 

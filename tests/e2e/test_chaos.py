@@ -13,6 +13,8 @@ def test_the_short_chaos_table_is_all_zeros() -> None:
         line for line in result.stdout.splitlines()[2:] if line.strip() and not line.startswith("7 scenarios")
     ]
     assert len(rows) == 7
-    assert result.stdout.rstrip().endswith("7 scenarios: 0 lost, 0 duplicates, 0 stuck")
+    assert result.stdout.rstrip().endswith(
+        "7 scenarios: 0 lost, 0 duplicates, 0 stuck, 0 opt-outs overridden"
+    )
     # every fault was actually met (a fault never injected would prove nothing)
     assert "never met" not in result.stdout
