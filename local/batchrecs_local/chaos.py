@@ -173,7 +173,7 @@ def _duplicate_s3_event(chaos: Chaos, route: str, row: Row) -> list[str]:
             "request-id": "chaos",
             "requester": "123456789012",
         },
-    }  # fmt: skip  (as moto sent it: same sequencer and version id)
+    }  # as moto sent it: the same sequencer and version id
     assert chaos.cloud.runtime is not None
     for _ in range(2):
         chaos.cloud.runtime.invoke("SubmitFunction", event)
