@@ -320,3 +320,15 @@ def test_cr_only_line_endings_are_named() -> None:
 def test_crlf_files_still_read() -> None:
     result, staged = _validate(LINES.replace(b"\n", b"\r\n"))
     assert result.accepted and staged.ids == ["1", "2"]
+
+
+def test_the_normalised_size_is_checked_without_a_staged_copy_too() -> None:
+    # batchrecs validate passes no writer: it must still refuse what submit would refuse
+    result = validate_upload(
+        iter([b'{"userId": "1"}\n{"userId": "2"}\n']), "u.jsonl", UP, "reject", max_bytes=20
+    )
+    assert result.file_problem is not None
+    assert (result.file_problem.expected, result.file_problem.found) == (
+        "at most 20 bytes of batch input",
+        "more after normalising",
+    )

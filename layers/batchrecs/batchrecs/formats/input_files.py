@@ -116,17 +116,18 @@ def _source(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def _head(chunks: Iterator[bytes], size: int) -> tuple[bytes, Iterator[bytes]]:
-    """The first ``size`` bytes (fewer at the end of the stream), and the whole stream again."""
+def _head(chunks: Iterator[bytes], size: int, stop: bytes | None = None) -> tuple[bytes, Iterator[bytes]]:
+    """The stream's first chunks joined, once they hold ``size`` bytes (or a chunk holds ``stop``; all of
+    it, if shorter), and the whole stream again, that joined chunk first."""
     parts: list[bytes] = []
     held = 0
     for chunk in chunks:
         parts.append(chunk)
         held += len(chunk)
-        if held >= size:
+        if held >= size or (stop is not None and stop in chunk):
             break
     head = b"".join(parts)
-    return head[:size], chain([head], chunks)
+    return head, chain([head], chunks)
 
 
 def _foreign(head: bytes) -> str | None:
@@ -178,9 +179,9 @@ def _bounded(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
 
 
 def _without_utf8_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    head, chunks = _head(chunks, len(codecs.BOM_UTF8))
-    first = next(chunks, b"")
-    yield first.removeprefix(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else first
+    head, chunks = _head(chunks, len(codecs.BOM_UTF8))  # its first chunk holds a whole BOM, if any
+    next(chunks, b"")
+    yield head.removeprefix(codecs.BOM_UTF8)
     yield from chunks
 
 
@@ -192,7 +193,8 @@ def _content_start(chunks: Iterator[bytes]) -> tuple[int, bytes | None, Iterator
         content = chunk.lstrip(_WHITESPACE)
         blank += chunk.count(b"\n", 0, len(chunk) - len(content))
         if content:
-            head, stream = _first_line(chain([content], chunks))
+            data, stream = _head(chain([content], chunks), _HEAD_BYTES, stop=b"\n")
+            head = data.split(b"\n", 1)[0][:_HEAD_BYTES]
             if b"\r" in head.rstrip(b"\r"):
                 raise InputFormatError(
                     Problem(
@@ -201,18 +203,6 @@ def _content_start(chunks: Iterator[bytes]) -> tuple[int, bytes | None, Iterator
                 )
             return blank, head, stream
     return blank, None, iter(())
-
-
-def _first_line(chunks: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
-    parts: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        parts.append(chunk)
-        held += len(chunk)
-        if b"\n" in chunk or held >= _HEAD_BYTES:
-            break
-    data = b"".join(parts)
-    return data.split(b"\n", 1)[0][:_HEAD_BYTES], chain([data], chunks)
 
 
 def _too_long(number: int, length: int, limit: int) -> Problem:

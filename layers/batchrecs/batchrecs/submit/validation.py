@@ -107,7 +107,7 @@ def validate_upload(
     totals = result.totals
     seen: set[str] = set()
     max_lines = kind.max_lines
-    staging = staged is not None
+    staging = True  # valid lines still go to the normalised copy (counted even with no writer: validate)
     lines = blank = valid = invalid = duplicates = number = 0  # counted here, kept on ``totals`` at the end
     try:
         for number, value in read_entries(chunks, name, kind, limits):
@@ -136,7 +136,8 @@ def validate_upload(
                 result.file_problem = Problem(number, f"at most {max_lines} lines for {kind.value}", "more")
                 break
             if staging:
-                staged.write(checked.canonical + b"\n")  # type: ignore[union-attr]
+                if staged is not None:
+                    staged.write(checked.canonical + b"\n")
                 result.staged_bytes += len(checked.canonical) + 1
                 if result.staged_bytes > max_bytes:
                     expected = f"at most {max_bytes} bytes of batch input"
