@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,54 @@ class LocalCloud:
                 }
             )
         return sorted(contacts, key=lambda contact: contact["emailAddress"])
+
+    def recipient_unsubscribes(self, email: str, topic: str | None = None) -> None:
+        """What SES does when a recipient follows the unsubscribe link of a campaign e-mail sent with the
+        stack's configuration set: the contact opts out of ``topic`` (of everything when None), and, as
+        the set publishes Subscription events to EventBridge, SES puts one on the default bus."""
+        ses = self.endpoint.client("sesv2")
+        name = self.outputs["ContactListName"]
+        contact = ses.get_contact(ContactListName=name, EmailAddress=email)
+        old = {p["TopicName"]: p["SubscriptionStatus"] for p in contact.get("TopicPreferences") or []}
+        new = {**old, **({topic: "OPT_OUT"} if topic else {})}
+        unsubscribe_all = topic is None or bool(contact.get("UnsubscribeAll"))
+        ses.update_contact(
+            ContactListName=name,
+            EmailAddress=email,
+            UnsubscribeAll=unsubscribe_all,
+            TopicPreferences=[{"TopicName": t, "SubscriptionStatus": s} for t, s in sorted(new.items())],
+            **({"AttributesData": contact["AttributesData"]} if contact.get("AttributesData") else {}),
+        )
+        assert self.stack is not None
+        configuration_set = self.outputs["CampaignConfigurationSetName"]
+        if configuration_set not in self.stack.subscription_events:
+            return  # the set sends no Subscription events: SES changes the contact and says nothing
+
+        def preferences(everything: bool, topics: dict[str, str]) -> dict[str, Any]:
+            statuses = {"OPT_IN": "OptIn", "OPT_OUT": "OptOut"}  # the event's spelling, not the API's
+            return {
+                "unsubscribeAll": everything,
+                "topicSubscriptionStatus": [
+                    {"topicName": t, "subscriptionStatus": statuses[s]} for t, s in sorted(topics.items())
+                ],
+            }
+
+        now = datetime.now(UTC)
+        detail = {
+            "eventType": "Subscription",
+            "mail": {"timestamp": now.isoformat(), "destination": [email], "tags": {}},
+            "subscription": {
+                "contactList": name,
+                "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "source": "UnsubscribeHeader",
+                "newTopicPreferences": preferences(unsubscribe_all, new),
+                "oldTopicPreferences": preferences(bool(contact.get("UnsubscribeAll")), old),
+            },
+        }
+        entry = {"Source": "aws.ses", "DetailType": "Email Subscribed", "Detail": json.dumps(detail)}
+        failed = self.endpoint.client("events").put_events(Entries=[{**entry, "EventBusName": "default"}])
+        if failed.get("FailedEntryCount"):
+            raise RuntimeError(f"the Subscription event was not put: {failed['Entries']}")
 
     def _scan(self, table: str) -> list[dict[str, Any]]:
         paginator = self.endpoint.client("dynamodb").get_paginator("scan")

@@ -122,6 +122,8 @@ class Stack:
     queue_sources: list[QueueSource] = field(default_factory=list)
     # notifications AWS would not deliver (a rule's or an alarm's target its policies do not let in)
     undeliverable: list[str] = field(default_factory=list)
+    # SES configuration set -> the event bus its Subscription events go to
+    subscription_events: dict[str, str] = field(default_factory=dict)
     topic_keys: dict[str, str] = field(default_factory=dict)  # encrypted SNS topic ARN -> its KMS key ARN
 
 
@@ -167,6 +169,9 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             _queue_source(resolver, stack, resource["Properties"])
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::SES::ConfigurationSetEventDestination":
+            _subscription_events(resolver, stack, logical_id, resource["Properties"])
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             _check_alarm_actions(endpoint.iam, resolver, stack, logical_id, resource["Properties"])
@@ -246,6 +251,7 @@ _NAME_PROPERTIES = {
     "AWS::Events::EventBus": ("Name",),
     "AWS::SQS::Queue": ("QueueName",),
     "AWS::SES::ContactList": ("ContactListName",),
+    "AWS::SES::ConfigurationSet": ("Name",),
 }
 
 
@@ -399,6 +405,25 @@ def _create_contact_list(
     endpoint.client("sesv2").create_contact_list(
         ContactListName=name, Description=props.get("Description", ""), Topics=props.get("Topics", [])
     )
+
+
+def _subscription_events(resolver: _Resolver, stack: Stack, logical_id: str, props: dict[str, Any]) -> None:
+    """An SES event destination that sends Subscription events to EventBridge: SES sends them only to
+    the account's default bus (any other is undeliverable)."""
+    destination = props["EventDestination"]
+    bus_arn = str(resolver.resolve(destination.get("EventBridgeDestination", {}).get("EventBusArn", "")))
+    if (
+        not bus_arn
+        or not destination.get("Enabled")
+        or "subscription" not in destination["MatchingEventTypes"]
+    ):
+        return
+    if bus_arn != f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default":
+        stack.undeliverable.append(
+            f"{logical_id}: SES sends events to the default event bus only, not {bus_arn}"
+        )
+        return
+    stack.subscription_events[str(resolver.resolve(props["ConfigurationSetName"]))] = "default"
 
 
 def table_request(logical_id: str, name: str) -> dict[str, Any]:

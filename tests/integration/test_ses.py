@@ -385,3 +385,38 @@ def test_erasing_a_user_deletes_all_their_records_and_their_contact(
     # erasing again is harmless (at least once: an operator may run it twice)
     assert erase_user("7", "erase-recs", "user7@example.com", LIST, dynamodb=ddb, ses=ses).records == 0
     ddb.delete_table(TableName="erase-recs")
+
+
+def test_the_preference_ledger_keeps_each_change_once_and_the_keeper_puts_opt_outs_back(
+    endpoint: LocalEndpoint, ses: Any
+) -> None:
+    from batchrecs.aws.preference_ledger import DynamoDBPreferenceLedger
+    from batchrecs.sinks.ses.opt_outs import OptOutKeeper, PreferenceChange
+    from batchrecs_local.stack import table_request
+
+    ddb = endpoint.client("dynamodb")
+    ddb.create_table(**table_request("PreferenceLedgerTable", "ledger"))  # keys as the template deploys
+    ledger = DynamoDBPreferenceLedger("ledger", retention_days=7, client=ddb)
+    before = PreferenceChange(LIST, "a@example.com", "2026-12-01T09:59:59Z", False, {"weekly": "OPT_OUT"})
+    after = PreferenceChange(LIST, "a@example.com", "2026-12-01T10:00:03Z", True, {"weekly": "OPT_OUT"})
+    for change in (before, after, after):  # EventBridge may deliver an event twice
+        ledger.record(change)
+    assert list(ledger.changes_since(LIST, "2026-12-01T10:00:00Z")) == [after]
+    [item] = [i for i in ddb.scan(TableName="ledger")["Items"] if i["at"]["S"] == after.at]
+    assert int(item["expiresAt"]["N"]) == 1796119203 + 7 * 86400  # 2026-12-01T10:00:03Z + 7 days
+    # An import wrote the contact subscribed, with its attributes, after she unsubscribed from all
+    attributes = json.dumps({"jobName": "w-1", "items": ["9"]})
+    ses.create_contact(
+        ContactListName=LIST,
+        EmailAddress="a@example.com",
+        TopicPreferences=[{"TopicName": "weekly", "SubscriptionStatus": "OPT_IN"}],
+        AttributesData=attributes,
+    )
+    keeper = OptOutKeeper(ledger, SesContactLists(ses))
+    assert keeper.restore(LIST, "2026-12-01T10:00:00Z") == 1
+    contact = _contact(ses, "a@example.com")
+    assert contact["UnsubscribeAll"] is True
+    assert contact["Topics"] == {"weekly": "OPT_OUT"}
+    assert contact["AttributesData"] == attributes
+    assert keeper.restore(LIST, "2026-12-01T10:00:00Z") == 0
+    ddb.delete_table(TableName="ledger")

@@ -17,6 +17,7 @@ from batchrecs.aws.dynamodb_batches import SignedBatchWriter
 from batchrecs.aws.events import EventBridgePublisher
 from batchrecs.aws.jobs_table import DynamoDBJobStore
 from batchrecs.aws.personalize import PersonalizeBatchJobs
+from batchrecs.aws.preference_ledger import DynamoDBPreferenceLedger
 from batchrecs.aws.s3 import S3Objects
 from batchrecs.aws.ses import SesContactLists
 from batchrecs.aws.sqs import SqsChunkQueue
@@ -26,10 +27,17 @@ from batchrecs.export.worker import ChunkExporter
 from batchrecs.monitor.service import Monitor
 from batchrecs.ports import Destination
 from batchrecs.routes.config import Route, load_routes
-from batchrecs.settings import ExportSettings, ExportWorkerSettings, MonitorSettings, SubmitSettings
+from batchrecs.settings import (
+    ExportSettings,
+    ExportWorkerSettings,
+    MonitorSettings,
+    PreferenceLedgerSettings,
+    SubmitSettings,
+)
 from batchrecs.sinks.dynamodb.destination import DynamoDBRecords, sink_factory
 from batchrecs.sinks.ses.contacts import ContactImporter, address_book_for
 from batchrecs.sinks.ses.destination import SesContacts
+from batchrecs.sinks.ses.opt_outs import OptOutKeeper
 from batchrecs.submit.service import Submitter, Upload
 
 
@@ -65,13 +73,21 @@ def destinations(**builders: Callable[[], Destination]) -> Callable[[Route], Des
     return destination_for
 
 
-def _ses_contacts(jobs_table: str) -> Callable[[], Destination]:
+def _ses_contacts(jobs_table: str, preference_ledger: str | None = None) -> Callable[[], Destination]:
+    """The SES destination; the monitor's (which runs the imports) also puts back opt-outs."""
+
     def build() -> SesContacts:
+        lists = SesContactLists()
         return SesContacts(
             S3Objects(),
-            ContactImporter(S3Objects(), SesContactLists()),
+            ContactImporter(S3Objects(), lists),
             lambda destination: address_book_for(destination, DirectoryAddressBook),
             newer_upload=DynamoDBJobStore(jobs_table).newer_upload_exporting,
+            opt_outs=(
+                OptOutKeeper(DynamoDBPreferenceLedger(preference_ledger), lists)
+                if preference_ledger
+                else None
+            ),
         )
 
     return build
@@ -83,9 +99,9 @@ def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> 
         personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
         routes=load_routes(settings.routes_file),  # a bad routes file fails at startup
-        destination_for=destinations(
-            ses=_ses_contacts(settings.jobs_table_name)
-        ),  # the one destination with a step after its chunks
+        destination_for=destinations(  # the one destination with a step after its chunks
+            ses=_ses_contacts(settings.jobs_table_name, settings.preference_ledger_table_name)
+        ),
     )
 
 
@@ -125,6 +141,14 @@ def build_chunk_exporter(settings: ExportWorkerSettings) -> ChunkExporter:
 @cache
 def submitter() -> Submitter:
     return build_submitter(SubmitSettings())  # type: ignore[call-arg]
+
+
+@cache
+def preference_ledger() -> DynamoDBPreferenceLedger:
+    settings = PreferenceLedgerSettings()  # type: ignore[call-arg]
+    return DynamoDBPreferenceLedger(
+        settings.preference_ledger_table_name, settings.contact_data_retention_days
+    )
 
 
 @cache

@@ -23,7 +23,16 @@ class SubmitSettings(_Settings):
 
 
 class MonitorSettings(_Settings):
-    pass
+    preference_ledger_table_name: str = Field(min_length=1)  # opt-outs to put back after SES imports
+
+
+class PreferenceLedgerSettings(BaseSettings):
+    """The preference recorder: SES Subscription events -> the preference ledger."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    preference_ledger_table_name: str = Field(min_length=1)
+    contact_data_retention_days: int = Field(ge=1)
 
 
 class ExportSettings(_Settings):

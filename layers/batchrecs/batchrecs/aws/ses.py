@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from batchrecs.sinks.ses.ports import ExistingContact, ImportStatus
 
@@ -26,14 +27,39 @@ class SesContactLists:
                 yield ExistingContact(
                     email=contact["EmailAddress"],
                     unsubscribe_all=bool(contact.get("UnsubscribeAll")),
-                    topics={
-                        preference["TopicName"]: preference["SubscriptionStatus"]
-                        for preference in contact.get("TopicPreferences") or []
-                    },
+                    topics=_preferences(contact),
                 )
             token = page.get("NextToken")
             if not token:
                 return
+
+    def contact(self, contact_list: str, email: str) -> ExistingContact | None:
+        try:
+            found = self._client.get_contact(ContactListName=contact_list, EmailAddress=email)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "NotFoundException":
+                return None
+            raise
+        return ExistingContact(
+            email=found["EmailAddress"],
+            unsubscribe_all=bool(found.get("UnsubscribeAll")),
+            topics=_preferences(found),
+            attributes=found.get("AttributesData"),
+        )
+
+    def update_preferences(
+        self, contact_list: str, contact: ExistingContact, unsubscribe_all: bool, topics: Mapping[str, str]
+    ) -> None:
+        # UpdateContact replaces what it is not given: every preference, and the attributes, are sent
+        self._client.update_contact(
+            ContactListName=contact_list,
+            EmailAddress=contact.email,
+            UnsubscribeAll=unsubscribe_all,
+            TopicPreferences=[
+                {"TopicName": topic, "SubscriptionStatus": status} for topic, status in sorted(topics.items())
+            ],
+            **({"AttributesData": contact.attributes} if contact.attributes is not None else {}),
+        )
 
     def topics(self, contact_list: str) -> set[str]:
         described = self._client.get_contact_list(ContactListName=contact_list)
@@ -58,3 +84,11 @@ class SesContactLists:
             failure=failure.get("ErrorMessage"),
             failed_records_url=failure.get("FailedRecordsS3Url"),
         )
+
+
+def _preferences(contact: Mapping[str, Any]) -> dict[str, str]:
+    """The contact's explicit topic preferences (not the topics' defaults)."""
+    return {
+        preference["TopicName"]: preference["SubscriptionStatus"]
+        for preference in contact.get("TopicPreferences") or []
+    }

@@ -90,6 +90,7 @@ class Job(BaseModel):
     exportSuperseded: int | None = None  # lines not written because a newer job of the route exports
     importJobs: list[str] | None = None  # SES: the contact import jobs started for this export
     contactImport: dict[str, Any] | None = None  # SES: what the import did (merge counts, then job counts)
+    preferencesReadAt: str | None = None  # SES: when the import's contact preferences were read
     stuckReported: str | None = None  # the status in which the monitor reported the job stuck (once)
 
     @property

@@ -17,6 +17,7 @@ from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import ObjectStore
 from batchrecs.routes.config import Route
 from batchrecs.sinks.ses.contacts import ContactImporter, ContactStager, staged_tail
+from batchrecs.sinks.ses.opt_outs import OptOutKeeper
 from batchrecs.sinks.ses.ports import AddressBook
 from batchrecs.sinks.ses.settings import SesDestination
 
@@ -31,12 +32,14 @@ class SesContacts:
         address_books: Callable[[SesDestination], AddressBook],
         clock: Callable[[], str] = utc_now,
         newer_upload: Callable[[Job], str | None] = lambda job: None,
+        opt_outs: OptOutKeeper | None = None,
     ) -> None:
         self._objects = objects
         self._importer = importer
         self._address_books = address_books
         self._clock = clock
         self._newer_upload = newer_upload  # JobStore.newer_upload_exporting
+        self._opt_outs = opt_outs  # the monitor's: puts back opt-outs an import overwrote
 
     def write_chunk(self, work: ChunkWork) -> ChunkCounts:
         """Stage the chunk's users as contacts (``exports/<job>/contacts/<chunk>.jsonl``, rewritten
@@ -79,7 +82,7 @@ class SesContacts:
 
     def after_last_chunk(self, job: Job, now: str) -> Job:
         """IMPORTING, with no import jobs yet: a re-driven or re-exported job imports its contacts anew."""
-        return job.moved_to(IMPORTING, now, importJobs=None, contactImport=None)
+        return job.moved_to(IMPORTING, now, importJobs=None, contactImport=None, preferencesReadAt=None)
 
     def advance(self, job: Job, route: Route) -> Advance:
         """Start the export's import jobs, or finish it once they have ended.
@@ -104,10 +107,16 @@ class SesContacts:
                     "add it to the list (or change the route)"
                 )
                 return Advance(job, EXPORT_FAILED, reason)
+            snapshot = self._clock()  # before the preferences are read: the opt-outs' snapshot time
             plan = self._importer.prepare(bucket, job.jobName, destination)
             job_ids = self._importer.start(bucket, plan.files, destination)
             job = job.model_copy(
-                update={"importJobs": job_ids, "contactImport": plan.counts, "updatedAt": self._clock()}
+                update={
+                    "importJobs": job_ids,
+                    "contactImport": plan.counts,
+                    "preferencesReadAt": snapshot,
+                    "updatedAt": self._clock(),
+                }
             )
             logger.info("contact imports started", extra={"job_name": job.jobName, **plan.counts})
             if job_ids:
@@ -116,6 +125,8 @@ class SesContacts:
         if result is None:
             return Advance(job)
         failure = result.pop("failure")
+        if self._opt_outs is not None and job.preferencesReadAt:  # opt-outs made while it ran are put back
+            result["optOutsRestored"] = self._opt_outs.restore(destination.contactList, job.preferencesReadAt)
         ended = job.model_copy(update={"contactImport": {**(job.contactImport or {}), **result}})
         return Advance(ended, EXPORT_FAILED if failure else EXPORTED, failure)
 

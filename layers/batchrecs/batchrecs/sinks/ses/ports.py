@@ -19,6 +19,7 @@ class ExistingContact:
     email: str
     unsubscribe_all: bool
     topics: Mapping[str, str]  # topic name -> OPT_IN | OPT_OUT (explicit preferences only)
+    attributes: str | None = None  # attributesData (read by ``contact`` only)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,16 @@ class ImportStatus:
 
 class ContactLists(Protocol):
     def contacts(self, contact_list: str) -> Iterator[ExistingContact]: ...
+
+    def contact(self, contact_list: str, email: str) -> ExistingContact | None:
+        """One contact, with its attributes; None if the list has no such contact."""
+        ...
+
+    def update_preferences(
+        self, contact_list: str, contact: ExistingContact, unsubscribe_all: bool, topics: Mapping[str, str]
+    ) -> None:
+        """Set the contact's preferences to exactly these, keeping its attributes."""
+        ...
 
     def topics(self, contact_list: str) -> set[str]:
         """The topics the contact list has."""
