@@ -62,6 +62,14 @@ class FakeJobStore:
         if job.chunksTotal is None:
             self.jobs[job_name] = job.model_copy(update={"chunksTotal": total})
 
+    def latest_export_before(self, job: Job) -> Job | None:
+        older = [
+            o
+            for o in self.jobs.values()
+            if o.route == job.route and o.age < job.age and o.status == "EXPORTED"
+        ]
+        return max(older, key=lambda other: other.age, default=None)
+
     def newer_upload_exporting(self, job: Job) -> str | None:
         newer = [
             other.jobName

@@ -35,6 +35,7 @@ from tests.conftest import ROOT, ROUTES_ENV, SOLUTION_ARNS
 BUCKET = "batchrecs-data"
 JOBS_TABLE = "batchrecs-jobs"
 RECS_TABLE = "batchrecs-recommendations"
+LEDGER_TABLE = "batchrecs-preference-ledger"
 BUS = "batchrecs-bus"
 ROLE_ARN = "arn:aws:iam::123456789012:role/batchrecs-personalize"
 # the template's resources under the names these tests create them with
@@ -42,6 +43,7 @@ PHYSICAL = {
     "DataBucket": BUCKET,
     "JobsTable": JOBS_TABLE,
     "RecommendationsTable": RECS_TABLE,
+    "PreferenceLedgerTable": LEDGER_TABLE,
     "EventBus": BUS,
     "ChunksQueue": "chunks.fifo",
     "PersonalizeServiceRole": ROLE_ARN.rsplit("/", 1)[-1],
@@ -147,6 +149,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("JOBS_TABLE_NAME", JOBS_TABLE)
     monkeypatch.setenv("RECOMMENDATIONS_TABLE_NAME", RECS_TABLE)
+    monkeypatch.setenv("PREFERENCE_LEDGER_TABLE_NAME", LEDGER_TABLE)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("ROUTES_FILE", str(ROOT / "config" / "routes.yaml"))
     monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
@@ -160,6 +163,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     ddb = boto3.client("dynamodb")
     ddb.create_table(**table_request("JobsTable", JOBS_TABLE))  # keys and indexes as the template
     ddb.create_table(**table_request("RecommendationsTable", RECS_TABLE))
+    ddb.create_table(**table_request("PreferenceLedgerTable", LEDGER_TABLE))
     ddb.update_time_to_live(
         TableName=RECS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
     )

@@ -89,6 +89,7 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
         "errorsReport": f"s3://batchrecs-data/reports/{name}/errors/",
         "throttles": 0,
         "linesSuperseded": 0,
+        "recordsRemoved": 0,
     }
     records = cloud.records()
     assert set(records) == {("4638", "home"), ("663", "home"), ("3384", "home")}
@@ -592,3 +593,65 @@ def test_the_jobs_table_finds_a_newer_upload_of_a_key_that_started_exporting(clo
     assert jobs.newer_upload_exporting(monday) == "home-tue"
     assert jobs.newer_upload_exporting(tuesday) is None  # nothing newer than itself
     assert jobs.newer_upload_exporting(other) is None  # another file of the route
+
+
+@pytest.fixture
+def home_replaces_previous(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The shipped routes file, the home route with ``replacePrevious: true`` (after ``cloud``)."""
+    path = shipped_routes_with(tmp_path, "home", destination={"type": "dynamodb", "replacePrevious": True})
+    monkeypatch.setenv("ROUTES_FILE", str(path))
+
+
+def _out_line(user: str) -> bytes:
+    return (
+        b'{"input": {"userId": "%s"}, "output": {"recommendedItems": ["1"], "scores": [0.5]}, "error": null}'
+        % (user.encode())
+    )
+
+
+def test_an_export_that_replaces_the_previous_one_deletes_the_records_of_users_it_no_longer_has(
+    cloud: Cloud, home_replaces_previous: None, personalize, invoke
+) -> None:
+    _, stubber = personalize
+    # Given a first export of the home route: users 4638, 663 and 3384
+    first, event = _active_job(cloud, stubber, invoke, key="input/home/week-1.jsonl")
+    cloud.put(
+        f"output/home/{first}/week-1.jsonl.out", b"\n".join(_out_line(u) for u in ("4638", "663", "3384"))
+    )
+    invoke("export_planner", event)
+    _drain(cloud, invoke)
+    assert {pk for pk, _ in cloud.records()} == {"4638", "663", "3384"}
+    # When the next upload of the route has 663 and a new user 7 (another file name, one day later)
+    key = "input/home/week-2.jsonl"
+    head = cloud.put(key, b'{"userId": "663"}\n{"userId": "7"}\n')
+    second = upload_job_name(head, key, "0055AED6DCD90281E5")
+    arn = f"arn:aws:personalize:us-east-1:123456789012:batch-inference-job/{second}"
+    stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": arn})
+    invoke("submit", object_created(head, key))
+    cloud.put(f"output/home/{second}/week-2.jsonl.out", _out_line("663") + b"\n" + _out_line("7"))
+    event = sample_event("job_state_change_active.json")
+    event["detail"].update(
+        jobName=second,
+        route="home",
+        kind="user-personalization",
+        outputPath=f"s3://batchrecs-data/output/home/{second}/",
+    )
+    invoke("export_planner", event)
+    invoke("export_planner", event)  # redelivered: the removal file and its chunks stay the same
+    _drain(cloud, invoke)
+    # Then only the new export's users have records: 4638 and 3384 were deleted, 663 rewritten by it
+    records = cloud.records()
+    assert set(records) == {("663", "home"), ("7", "home")}
+    assert {records[key]["jobName"]["S"] for key in records} == {second}
+    removed = cloud.s3.get_object(Bucket="batchrecs-data", Key=f"exports/{second}/removed.jsonl")[
+        "Body"
+    ].read()
+    assert sorted(removed.split()) == [b'"3384"', b'"4638"']
+    job = _plain_job(cloud, second)
+    assert (job["status"], job["export"]["recordsRemoved"], job["export"]["lines"]) == ("EXPORTED", 2, 2)
+    [completed] = [
+        e["detail"]
+        for e in cloud.published()
+        if e["detail-type"] == "Batch Export Completed" and e["detail"]["jobName"] == second
+    ]
+    assert (completed["recordsRemoved"], completed["recordsWritten"]) == (2, 2)

@@ -41,6 +41,9 @@ class ThrottlingTable:
                 self._throttle -= 1
                 accept = int(len(requests) * self._keep)
             for request in requests[:accept]:
+                if "DeleteRequest" in request:  # deleting an item that is not there is no error
+                    self.items.pop(request["DeleteRequest"]["Key"]["pk"]["S"], None)
+                    continue
                 item = request["PutRequest"]["Item"]
                 self.items[item["pk"]["S"]] = item
         return BatchResult(requests[accept:])
@@ -97,6 +100,26 @@ def test_same_key_twice_in_one_batch_keeps_the_later_record_and_never_breaks_the
     sink.close()
     assert table.items["u1"]["v"] == {"N": "2"}
     assert (sink.written, sink.superseded) == (2, 1)
+
+
+def test_deletes_go_in_the_same_batches_retried_under_throttling_and_the_later_request_for_a_key_wins() -> (
+    None
+):
+    table = ThrottlingTable(throttle_batches=6, keep_fraction=0.2)
+    sink = _sink(table, threads=2)
+    for i in range(100):
+        sink.put((str(i), "home"), _item(str(i), 1))
+    sink.flush()
+    for i in range(0, 100, 2):
+        sink.delete((str(i), "home"))  # the even ones
+    sink.delete(("absent", "home"))  # not there: no error
+    sink.delete(("1", "home"))
+    sink.put(("1", "home"), _item("1", 2))  # deleted, then written again in one buffer: written
+    sink.flush()
+    sink.close()
+    assert sorted(table.items, key=int) == [str(i) for i in range(1, 100, 2)]
+    assert table.items["1"]["v"] == {"N": "2"}
+    assert (sink.written, sink.superseded) == (100 + 51 + 1, 1)
 
 
 def test_close_without_flush_writes_nothing_more() -> None:

@@ -7,6 +7,7 @@
     reports/<job>/validation.json                 skipped lines and duplicates of a submitted file
     reports/<job>/<report>/<chunk>.jsonl          per chunk: errors, missing-addresses
     exports/<job>/contacts/<chunk>.jsonl          SES routes: the contacts a chunk staged
+    exports/<job>/removed.jsonl                   replacePrevious: ids of the previous export to delete
     ses-imports/<job>/contacts-NNNN.jsonl         SES routes: the import files
 
 template.yaml grants each function and service exactly these prefixes (a test checks that its IAM
@@ -89,6 +90,10 @@ def chunk_reports_url(bucket: str, job_name: str, report: str) -> str:
 
 def staged_contacts_prefix(job_name: str) -> str:
     return f"{EXPORTS}{job_name}/contacts/"
+
+
+def removed_ids_key(job_name: str) -> str:
+    return f"{EXPORTS}{job_name}/removed.jsonl"
 
 
 def staged_contacts_key(job_name: str, chunk_id: str) -> str:

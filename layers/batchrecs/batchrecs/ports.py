@@ -3,7 +3,7 @@ tests implement them with recording fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the ports name domain types but import none at run time: nothing here runs back up
@@ -40,6 +40,10 @@ class JobStore(Protocol):
 
     def record_chunk_failure(self, job_name: str, chunk_id: str, reason: str) -> Job:
         """Mark a chunk as given up (dead-lettered): the job is EXPORT_FAILED until it is re-driven."""
+        ...
+
+    def latest_export_before(self, job: Job) -> Job | None:
+        """The route's newest EXPORTED job older than ``job`` (the export ``replacePrevious`` replaces)."""
         ...
 
     def newer_upload_exporting(self, job: Job) -> str | None:
@@ -138,6 +142,8 @@ class RecordSink(Protocol):
 
     def put(self, key: tuple[str, str], item: bytes) -> None: ...
 
+    def delete(self, key: tuple[str, str]) -> None: ...
+
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
@@ -153,6 +159,10 @@ class Destination(Protocol):
 
     def write_chunk(self, work: ChunkWork) -> ChunkCounts:
         """Deliver the chunk's lines; return its counts (``work.counts``, filled in)."""
+        ...
+
+    def remove_chunk(self, route: Route, ids: Iterable[str], counts: ChunkCounts) -> ChunkCounts:
+        """Remove the route's records of ``ids`` (a replaced export's leftovers); fill ``counts``."""
         ...
 
     def after_last_chunk(self, job: Job, now: str) -> Job | None:

@@ -11,11 +11,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from batchrecs.errors import JobConflictError
-from batchrecs.jobs.model import EXPORT_FAILED, Inflight, Job
+from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, Inflight, Job
 from batchrecs.jobs.progress import JOB_COUNTERS
 
 INFLIGHT_INDEX = "inflight-index"
 SOURCE_INDEX = "source-index"
+ROUTE_INDEX = "route-index"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -135,6 +136,24 @@ class DynamoDBJobStore:
             for item in page.get("Items", []):
                 if (item["createdAt"]["S"], item["jobName"]["S"]) > job.age:
                     return str(item["jobName"]["S"])
+        return None
+
+    def latest_export_before(self, job: Job) -> Job | None:
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=ROUTE_INDEX,
+            KeyConditionExpression="#route = :route AND createdAt <= :created",
+            ExpressionAttributeNames={"#route": "route"},
+            ExpressionAttributeValues={":route": {"S": job.route}, ":created": {"S": job.createdAt}},
+            ScanIndexForward=False,  # newest first: the previous export is usually the first one
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                if (item["createdAt"]["S"], item["jobName"]["S"]) >= job.age or item["status"][
+                    "S"
+                ] != EXPORTED:
+                    continue
+                return self.get(item["jobName"]["S"])
         return None
 
     def note_chunk_retry(self, job_name: str, reason: str) -> None:

@@ -7,6 +7,7 @@ A route with maxExportWorkers N puts its chunks in N groups of the FIFO queue, s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
@@ -16,11 +17,12 @@ from batchrecs.clock import iso, utc_now
 from batchrecs.errors import BatchrecsError, ExportError, JobConflictError, JobNotFoundError
 from batchrecs.export.plan import ExportPlan
 from batchrecs.export.progress import finish
-from batchrecs.formats.events import JobStateChange
+from batchrecs.export.replace import write_removals
+from batchrecs.formats.events import ChunkMessage, JobStateChange
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
 from batchrecs.layout import OUT_SUFFIX, output_prefix
 from batchrecs.ports import ChunkQueue, EventPublisher, JobStore, ObjectStore
-from batchrecs.routes.config import RoutesConfig
+from batchrecs.routes.config import Route, RoutesConfig
 
 logger = Logger(child=True)
 
@@ -77,7 +79,11 @@ class ExportPlanner:
             files=files,
         )
         workers = route.maxExportWorkers
-        messages = plan.messages(workers)
+        try:
+            messages = plan.messages(workers) + self._removals(job, route, plan, workers)
+        except BatchrecsError as exc:
+            logger.error("export cannot replace", extra={"job_name": job.jobName, "reason": str(exc)})
+            return finish(job, EXPORT_FAILED, self._jobs, self._events, self._clock, failure=str(exc))
         if job.chunksTotal is None:
             self._jobs.set_chunks_total(job.jobName, len(messages))
         planned = job.model_copy(update={"chunksTotal": len(messages)})
@@ -98,6 +104,25 @@ class ExportPlanner:
             },
         )
         return planned
+
+    def _removals(self, job: Job, route: Route, plan: ExportPlan, workers: int | None) -> list[ChunkMessage]:
+        """With ``replacePrevious``: chunks of the ids of the route's previous export that this job no
+        longer has (their records are deleted), named ``r.<range>``, in the route's worker groups."""
+        if not route.replaces_previous:
+            return []
+        previous = self._jobs.latest_export_before(job)
+        if previous is None:
+            return []  # the route's first export: nothing to replace
+        removed = write_removals(self._objects, job, previous, route, plan.bucket)
+        logger.info(
+            "export replaces the previous one",
+            extra={"job_name": job.jobName, "previous": previous.jobName, "removed_bytes": removed.size},
+        )
+        ranges = dataclasses.replace(plan, files=[removed]).messages(workers)
+        return [
+            message.model_copy(update={"chunkId": "r." + message.chunkId.split(".")[1], "remove": True})
+            for message in ranges
+        ]
 
     def _claim(self, change: JobStateChange, generated_at: str) -> Job:
         for _ in range(3):

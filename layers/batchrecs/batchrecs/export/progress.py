@@ -47,6 +47,7 @@ def export_counts(job: Job) -> dict[str, Any]:
         else None,
         "throttles": job.exportThrottles or 0,
         "linesSuperseded": job.exportSuperseded or 0,
+        "recordsRemoved": job.exportRemoved or 0,
     }
     if job.contactImport is not None:  # an SES export: what its import jobs did
         missing = job.exportMissing or 0
@@ -72,6 +73,7 @@ def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         errorsReport=counts["errorsReport"],
         throttles=counts["throttles"],
         linesSuperseded=counts["linesSuperseded"],
+        recordsRemoved=counts["recordsRemoved"],
         failureReason=failure,
         usersWithoutAddress=counts.get("usersWithoutAddress"),
         contacts=counts.get("contacts"),

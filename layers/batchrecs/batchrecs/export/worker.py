@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
+import orjson
 from aws_lambda_powertools import Logger
 
 from batchrecs.clock import utc_now
@@ -104,6 +105,8 @@ class ChunkExporter:
         route = self._routes.for_job(job.route, job.routeSnapshot)
         if self._jobs.newer_upload_exporting(job):  # a newer upload of the file exports: keep its records
             counts = self._skip(message, route)
+        elif message.remove:
+            counts = self._remove(message, route)
         else:
             counts = self._export(message, route)
         updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
@@ -156,15 +159,17 @@ class ChunkExporter:
         )
         return counts
 
+    def _remove(self, message: ChunkMessage, route: Route) -> ChunkCounts:
+        """A chunk of the planner's removal file (one JSON string id per line): delete those records."""
+        ids = (orjson.loads(line) for _, line in self._owned_lines(message) if line.strip())
+        return self.destination_for(route).remove_chunk(route, ids, ChunkCounts())
+
     def _lines(
         self, message: ChunkMessage, route: Route, counts: ChunkCounts, fail: Callable[[int, str], None]
     ) -> Iterator[tuple[int, OutLine | SegmentLine]]:
         """The chunk's usable lines, parsed, with their offsets; unusable ones are counted and reported."""
 
-        def read_from(offset: int) -> Iterable[bytes]:
-            return self._objects.iter_range(message.bucket, message.key, offset, message.etag)
-
-        for offset, line in owned_lines(read_from, ByteRange(message.start, message.end)):
+        for offset, line in self._owned_lines(message):
             if not line.strip():
                 continue
             counts.lines += 1
@@ -173,6 +178,12 @@ class ChunkExporter:
                 fail(offset, parsed)
                 continue
             yield offset, parsed
+
+    def _owned_lines(self, message: ChunkMessage) -> Iterator[tuple[int, bytes]]:
+        def read_from(offset: int) -> Iterable[bytes]:
+            return self._objects.iter_range(message.bucket, message.key, offset, message.etag)
+
+        return owned_lines(read_from, ByteRange(message.start, message.end))
 
     def give_up(self, message: ChunkMessage, reason: str) -> Job:
         """The chunk failed on its last allowed receive: record it on the job and say so."""

@@ -40,6 +40,7 @@ class ExportCompleted(BaseModel):
     linesWritten: int  # lines whose records are all stored; lines == written + failed + superseded
     linesFailed: int
     linesSuperseded: int = 0  # not written: a newer job of the route was exporting (newest job wins)
+    recordsRemoved: int = 0  # deleted: ids of the route's previous export not in this one (replacePrevious)
     recordsWritten: int  # items stored: one per line, or one per (user, segment) of a segment job
     errorsReport: str | None = None
     throttles: int = 0  # BatchWriteItem calls the table throttled (their items were retried until stored)
@@ -79,6 +80,9 @@ class ChunkMessage(BaseModel):
     # The chunks queue is FIFO: SQS hands out one message of a group at a time. A route with
     # maxExportWorkers N spreads its chunks over N groups; other chunks each have their own.
     group: str | None = None
+    # A chunk of ids whose records are removed (the file the planner writes for replacePrevious), not
+    # of Personalize output lines
+    remove: bool = False
 
 
 class ChunkRecord(SqsRecordModel):

@@ -23,6 +23,7 @@ JOB_COUNTERS = {
     "missing": "exportMissing",
     "throttles": "exportThrottles",
     "superseded": "exportSuperseded",
+    "removed": "exportRemoved",
 }
 
 
@@ -36,6 +37,7 @@ class ChunkCounts:
     retries: int = 0  # backoffs and throttled sends: logged per chunk, not kept on the job
     throttles: int = 0  # throttled BatchWriteItem calls (items retried until stored): added up on the job
     superseded: int = 0  # lines not written: a newer job of the route exports (newest job wins)
+    removed: int = 0  # records deleted: ids of the previous export not in this one (replacePrevious)
 
     def to_json(self) -> dict[str, int]:
         """The counts the job adds up (``JOB_COUNTERS``); ``retries`` are only logged."""

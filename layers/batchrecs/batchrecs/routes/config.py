@@ -97,6 +97,11 @@ class Route(_Strict):
     # each destination's settings live in its sinks/<type>/settings.py
     destination: Annotated[DynamoDBDestination | SesDestination, Field(discriminator="type")]
 
+    @property
+    def replaces_previous(self) -> bool:
+        """Each export deletes the records of ids its route's previous export had and it has not."""
+        return isinstance(self.destination, DynamoDBDestination) and self.destination.replacePrevious
+
     @model_validator(mode="after")
     def _exploration_only_for_user_personalization(self) -> Route:
         if self.itemExplorationConfig is not None and self.kind is not JobKind.USER_PERSONALIZATION:

@@ -7,7 +7,7 @@ when its last chunk is counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from batchrecs.errors import BatchrecsError
 from batchrecs.formats.output_lines import SegmentLine
@@ -47,6 +47,19 @@ class DynamoDBRecords:
             sink.close()
         counts.written = counts.lines - counts.failed  # flushed: every record of these lines is stored
         counts.records = sink.written + sink.superseded
+        counts.retries, counts.throttles = sink.retries, sink.throttles
+        return counts
+
+    def remove_chunk(self, route: Route, ids: Iterable[str], counts: ChunkCounts) -> ChunkCounts:
+        """Delete the route's record of each id (``pk`` the id, ``sk`` the route)."""
+        sink = self.sink_for(route)
+        try:
+            for record_id in ids:
+                sink.delete((record_id, route.name))
+            sink.flush()
+        finally:
+            sink.close()
+        counts.removed = sink.written + sink.superseded
         counts.retries, counts.throttles = sink.retries, sink.throttles
         return counts
 

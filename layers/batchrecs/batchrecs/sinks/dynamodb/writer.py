@@ -149,13 +149,22 @@ class ShardedRecordSink:
 
     def put(self, key: tuple[str, str], item: bytes) -> None:
         """Buffer ``item`` (the encoded ``Item`` of a ``PutRequest``) under its table key."""
+        self._buffer(key, b'{"PutRequest":{"Item":' + item + b"}}")
+
+    def delete(self, key: tuple[str, str]) -> None:
+        """Buffer the deletion of the item at ``key`` (``pk``, ``sk``); an item that is not there is no
+        error (DeleteRequest), so a deletion repeated is harmless."""
+        encoded = orjson.dumps({"pk": {"S": key[0]}, "sk": {"S": key[1]}})
+        self._buffer(key, b'{"DeleteRequest":{"Key":' + encoded + b"}}")
+
+    def _buffer(self, key: tuple[str, str], request: bytes) -> None:
         self._raise_if_failed()
         shard = hash(key) % len(self._buffers)
         buffer = self._buffers[shard]
         if key in buffer:
             self.superseded += 1
             del buffer[key]
-        buffer[key] = item
+        buffer[key] = request
         if len(buffer) >= self._handoff:
             self._queues[shard].put(list(buffer.values()))
             self._buffers[shard] = {}
@@ -196,14 +205,14 @@ class ShardedRecordSink:
                 batches.task_done()
 
     def _write(self, items: list[bytes]) -> None:
-        """Write one batch until every item is stored.
+        """Write one batch of requests until every one is done.
 
         The shared rate paces the sends; a retry only waits a jittered backoff that grows with the
         attempts in a row that stored nothing (a partly stored batch made progress: the rate, already
         lowered, does the pacing). Attempts that store nothing for ``stall_seconds`` in a row (throttling
         or 5xx answers all along: an outage, not a busy table) raise instead of dropping.
         """
-        requests = [b'{"PutRequest":{"Item":' + item + b"}}" for item in items]
+        requests = items  # PutRequest or DeleteRequest, encoded
         stalled = 0
         stalled_since = 0.0
         while True:

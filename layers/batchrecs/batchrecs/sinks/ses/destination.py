@@ -3,7 +3,7 @@ IMPORTING and each monitor tick advances its SES import jobs (see ``contacts``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aws_lambda_powertools import Logger
 
@@ -79,6 +79,9 @@ class SesContacts:
         counts.written = counts.lines - counts.failed
         counts.records, counts.missing = stager.counts.contacts, stager.counts.missing
         return counts
+
+    def remove_chunk(self, route: Route, ids: Iterable[str], counts: ChunkCounts) -> ChunkCounts:
+        raise BatchrecsError(f"route {route.name}: an SES export does not replace the previous one")
 
     def after_last_chunk(self, job: Job, now: str) -> Job:
         """IMPORTING, with no import jobs yet: a re-driven or re-exported job imports its contacts anew."""
