@@ -305,6 +305,32 @@ def _opt_out_during_import(chaos: Chaos, route: str, row: Row) -> list[str]:
     return [key]
 
 
+def _monitor_dies_recording_imports(chaos: Chaos, route: str, row: Row) -> list[str]:
+    """The monitor starts an export's SES import jobs, then its writes to the jobs table fail (all of
+    botocore's retries): the imports it started are not recorded, so a later tick starts them again."""
+    ses = chaos.cloud.endpoint.client("sesv2")
+    before = len(ses.list_import_jobs()["ImportJobs"])
+    fault = chaos.faults.add(
+        Fault(
+            "dynamodb",
+            "PutItem",
+            500,
+            "InternalServerError",
+            times=12,
+            caller=MONITOR,
+            armed_by=("ses", "POST", "/v2/email/import-jobs"),
+        )
+    )
+    key = chaos.upload("ses", name="recorded.jsonl")  # a file of its own: no older upload supersedes it
+    chaos.cloud.wait_for([key], WAIT_SECONDS)
+    row.injected = fault.injected
+    if not fault.injected:
+        row.notes.append("the fault was never met")
+    started = len(ses.list_import_jobs()["ImportJobs"]) - before
+    row.seen.append(f"{started} import jobs for 1 import file (started again: their record was lost)")
+    return [key]
+
+
 def _broken_route(chaos: Chaos, route: str, row: Row) -> list[str]:
     return [chaos.upload("broken")]
 
@@ -350,6 +376,8 @@ def _scenarios() -> list[Scenario]:
         Scenario("two uploads to one key", "submit", _two_uploads_to_one_key, short=False),
         Scenario("route deleted mid-export", "routes file", _route_deleted_mid_export, short=False),
         Scenario("opt-out during an SES import", "monitor and SES", _opt_out_during_import),
+        Scenario("monitor dies mid-tick", "monitor (after starting SES imports, before recording them)",
+                 _monitor_dies_recording_imports, short=False),
         Scenario("CREATE FAILED", "Personalize (wrong recipe)", _broken_route, expected=CREATE_FAILED,
                  short=False),
     ]

@@ -13,7 +13,8 @@ from typing import Any
 class Fault:
     """Fail ``times`` requests of ``service`` (the signing name: dynamodb, s3, personalize...) whose
     operation is ``operation`` (the ``X-Amz-Target`` action; for S3 the method and a key prefix), after
-    letting ``after`` of them through; only calls signed as ``caller`` (a function's key) if given."""
+    letting ``after`` of them through; only calls signed as ``caller`` (a function's key) if given, and
+    only once a call ``armed_by`` (service, operation, key prefix) has gone through, if given."""
 
     service: str
     operation: str
@@ -24,6 +25,7 @@ class Fault:
     caller: str | None = None
     key_prefix: str = ""  # S3: the object key must start with this
     cut_after: int | None = None  # instead of an error: the real answer, its body cut after this many bytes
+    armed_by: tuple[str, str, str] | None = None  # e.g. ("ses", "POST", "/v2/email/import-jobs")
     seen: int = 0
     injected: int = 0
 
@@ -57,6 +59,11 @@ class Faults:
         operation, key = _operation(environ, service)
         with self._lock:
             for fault in self._faults:
+                if fault.armed_by is not None:
+                    armed_service, armed_operation, armed_key = fault.armed_by
+                    if (service, operation) == (armed_service, armed_operation) and key.startswith(armed_key):
+                        fault.armed_by = None  # armed: from the next call on
+                    continue
                 if not fault.matches(service, operation, caller, key):
                     continue
                 fault.seen += 1

@@ -315,6 +315,61 @@ def test_opt_outs_and_unsubscribe_all_survive_repeated_exports(endpoint: LocalEn
     assert _contact(ses, "new1@example.com")["Topics"] == {"weekly": "OPT_OUT"}
 
 
+def test_a_replacing_export_drops_the_subscriptions_it_no_longer_gives_and_keeps_every_opt_out(
+    endpoint: LocalEndpoint, ses: Any
+) -> None:
+    def subscribe(email: str, **topics: str) -> None:
+        preferences = [{"TopicName": t, "SubscriptionStatus": s} for t, s in topics.items()]
+        ses.create_contact(
+            ContactListName=LIST,
+            EmailAddress=email,
+            TopicPreferences=preferences,
+            AttributesData='{"jobName": "w1"}',
+        )
+
+    # Given last week's subscribers of "weekly" (the route's topic), one also on "news", one opted out
+    subscribe("stays@example.com", weekly="OPT_IN")
+    subscribe("dropped@example.com", weekly="OPT_IN")
+    subscribe("also-news@example.com", weekly="OPT_IN", news="OPT_IN")
+    subscribe("opted-out@example.com", weekly="OPT_OUT")
+    subscribe("news-only@example.com", news="OPT_IN")
+    destination = SesDestination(
+        type="ses", contactList=LIST, topic="weekly", address={"type": "userId"}, replacePrevious=True
+    )
+    # When this week's export reaches only stays@ and a new contact
+    _stage(
+        endpoint,
+        "weekly-r",
+        {"0.0": [_staged_user(e, "weekly", 2) for e in ("stays@example.com", "new@example.com")]},
+    )
+    run = _export_contacts(endpoint, ses, "weekly-r", destination)
+    # Then the two it no longer reaches lose "weekly" (no preference: the topic's default OPT_OUT applies)
+    assert run["plan"].counts["subscriptionsRemoved"] == 2
+    assert run["result"]["contactsImported"] == 4 and run["result"]["failure"] is None
+    assert _contact(ses, "dropped@example.com")["Topics"] == {}
+    assert _contact(ses, "also-news@example.com")["Topics"] == {"news": "OPT_IN"}
+    # And every opt-out, every other topic and this week's contacts are as they should be
+    assert _contact(ses, "opted-out@example.com")["Topics"] == {"weekly": "OPT_OUT"}
+    assert _contact(ses, "news-only@example.com")["Topics"] == {"news": "OPT_IN"}
+    assert _contact(ses, "stays@example.com")["Topics"] == {"weekly": "OPT_IN"}
+    assert _contact(ses, "new@example.com")["Topics"] == {"weekly": "OPT_IN"}
+    # And a replacing route refuses a topic that subscribes contacts by default (dropping would not unsubscribe)
+    ses.update_contact_list(
+        ContactListName=LIST,
+        Topics=[
+            {"TopicName": "weekly", "DisplayName": "weekly", "DefaultSubscriptionStatus": "OPT_IN"},
+            {"TopicName": "news", "DisplayName": "news", "DefaultSubscriptionStatus": "OPT_OUT"},
+        ],
+    )
+    importer = ContactImporter(S3Objects(endpoint.client("s3")), SesContactLists(ses))
+    problem = importer.topic_problem(destination)
+    assert (
+        problem is not None
+        and "replacePrevious needs topics whose DefaultSubscriptionStatus is OPT_OUT" in problem
+    )
+    assert importer.topic_problem(destination.model_copy(update={"replacePrevious": False})) is None
+
+
 def test_segment_contacts_gather_their_topics_and_segments(endpoint: LocalEndpoint, ses: Any) -> None:
     destination = SesDestination(
         type="ses",

@@ -130,7 +130,10 @@ def test_ses_may_read_only_the_import_files_and_only_for_this_account() -> None:
 
 def test_ses_permissions_are_limited_to_the_functions_and_prefixes_that_need_them() -> None:
     monitor, worker = _statements("MonitorFunction"), _statements("ExportWorkerFunction")
-    assert monitor["WriteContactImports"]["Resource"] == {"Sub": "${DataBucket.Arn}/ses-imports/*"}
+    assert monitor["WriteContactImports"]["Resource"] == [  # and the contact list as read, over several ticks
+        {"Sub": "${DataBucket.Arn}/ses-imports/*"},
+        {"Sub": "${DataBucket.Arn}/exports/*/list-snapshot/*"},
+    ]
     assert monitor["ReadStagedContacts"]["Resource"] == {"Sub": "${DataBucket.Arn}/exports/*"}
     assert sorted(monitor["ReadContactPreferences"]["Action"]) == ["ses:GetContactList", "ses:ListContacts"]
     assert sorted(monitor["RunContactImports"]["Action"]) == ["ses:CreateImportJob", "ses:GetImportJob"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from batchrecs.compose import destinations
 from batchrecs.jobs.model import IMPORTING, Job
 from batchrecs.monitor.service import Monitor, MonitorError
 from batchrecs.routes.config import parse_routes
-from batchrecs.sinks.ses.contacts import ImportPlan
+from batchrecs.sinks.ses.contacts import ContactImporter, ImportPlan, ScanProgress
 from batchrecs.sinks.ses.destination import SesContacts
+from batchrecs.sinks.ses.ports import ExistingContact
 
 from tests.fakes import FakeEvents, FakeJobStore
 
@@ -41,10 +43,20 @@ class Importer:
 
     list_topics = {"weekly"}
 
-    def missing_topics(self, destination: Any) -> set[str]:
-        return destination.topics - self.list_topics
+    def topic_problem(self, destination: Any) -> str | None:
+        missing = destination.topics - self.list_topics
+        return (
+            f"contact list list has no topic {', '.join(missing)}: add it to the list (or change the route)"
+            if missing
+            else None
+        )
 
-    def prepare(self, bucket: str, job_name: str, destination: Any) -> ImportPlan:
+    def scan(
+        self, bucket: str, job_name: str, contact_list: str, progress: Any, time_left: Any
+    ) -> ScanProgress:
+        return ScanProgress(None, progress.pages + 1, done=True)  # a list of one page
+
+    def merge(self, bucket: str, job_name: str, destination: Any) -> ImportPlan:
         assert (bucket, destination.topic) == ("data", "weekly")
         self.prepared += 1
         return ImportPlan(list(self.files), {"contacts": 12, "optedOut": 2, "importFiles": len(self.files)})
@@ -177,7 +189,7 @@ def test_an_export_written_again_starts_its_contact_imports_anew() -> None:
 
 
 class BrokenStagedFile(Importer):
-    def prepare(self, bucket: str, job_name: str, destination: Any) -> ImportPlan:
+    def merge(self, bucket: str, job_name: str, destination: Any) -> ImportPlan:
         raise TimeoutError("read timed out")  # not an AWS error: before, it ended the whole tick
 
 
@@ -227,3 +239,71 @@ def test_an_older_upload_whose_newer_upload_exports_is_not_imported_over_it() ->
     assert (job.status, job.exportSuperseded, importer.prepared, importer.started) == ("EXPORTED", 14, 0, [])
     [(_, detail)] = events.published
     assert detail["linesSuperseded"] == 14
+
+
+class PagedList:
+    """A contact list read a page at a time; each page read takes the clock 100 s forward."""
+
+    def __init__(self, pages: list[list[ExistingContact]], clock: list[float]) -> None:
+        self.pages, self.clock, self.reads = pages, clock, 0
+        self.imported: list[str] = []
+
+    def contacts_page(self, contact_list: str, token: str | None) -> tuple[list[ExistingContact], str | None]:
+        index = int(token or 0)
+        self.clock[0] += 100
+        self.reads += 1
+        return self.pages[index], (str(index + 1) if index + 1 < len(self.pages) else None)
+
+    def topics(self, contact_list: str) -> dict[str, str]:
+        return {"weekly": "OPT_OUT"}
+
+    def start_import(self, contact_list: str, s3_url: str) -> str:
+        self.imported.append(s3_url)
+        return f"import-{len(self.imported)}"
+
+
+def test_a_long_contact_list_is_read_over_several_bounded_ticks_from_where_each_stopped() -> None:
+    from tests.fakes import FakeObjects
+
+    # Given an export of 3 users to a list of 5 pages, the last of which has one of them opted out
+    pages = [[ExistingContact(f"other{p}@example.com", False, {})] for p in range(4)]
+    pages.append([ExistingContact("b@example.com", False, {"weekly": "OPT_OUT"})])
+    clock = [0.0]
+    lists = PagedList(pages, clock)
+    objects = FakeObjects()
+    staged = b"".join(
+        b'{"emailAddress":"%s@example.com","topics":["weekly"],"attributes":{"jobName":"w-1"}}\n' % user
+        for user in (b"a", b"b", b"c")
+    )
+    objects.put("data", "exports/w-1/contacts/0.0.jsonl", staged)
+    ses = SesContacts(
+        objects,
+        ContactImporter(objects, lists),  # type: ignore[arg-type]
+        address_books=None,  # type: ignore[arg-type]
+        clock=lambda: "2026-12-01T10:00:00Z",
+        step_seconds=250,  # each tick reads until 250 s have gone: three pages
+        monotonic=lambda: clock[0],
+    )
+    jobs, events = FakeJobStore(_importing()), FakeEvents()
+    monitor = Monitor(jobs, None, events, routes=ROUTES, destination_for=destinations(ses=lambda: ses))  # type: ignore[arg-type]
+    # When the first tick runs out of its time
+    monitor.tick()
+    # Then it kept how far it read (3 pages) and its snapshot, and started no import
+    assert _the(jobs).contactScan == {"token": "3", "pages": 3, "done": False}
+    assert _the(jobs).preferencesReadAt == "2026-12-01T10:00:00Z" and lists.imported == []
+    # When the next tick reads the rest
+    monitor.tick()
+    # Then it went on from page 4, not from the start, and imported the merge of every page
+    assert lists.reads == 5
+    assert objects.list_keys("data", "exports/w-1/list-snapshot/") == [
+        "exports/w-1/list-snapshot/0000000.jsonl",
+        "exports/w-1/list-snapshot/0000003.jsonl",
+    ]
+    job = _the(jobs)
+    assert job.contactImport is not None and (
+        job.contactImport["contacts"],
+        job.contactImport["optedOut"],
+    ) == (2, 1)
+    assert lists.imported == ["s3://data/ses-imports/w-1/contacts-0001.jsonl"]
+    records = objects.read("data", "ses-imports/w-1/contacts-0001.jsonl").splitlines()
+    assert sorted(orjson.loads(r)["emailAddress"] for r in records) == ["a@example.com", "c@example.com"]

@@ -121,11 +121,6 @@ def test_missing_placeholder_variable_names_route_field_and_variable() -> None:
             "    destination: {type: dynamodb, replacePrevious: true}\n",
             "replacePrevious needs records keyed by the input's ids",
         ),
-        (
-            f"    kind: popularity\n    solutionVersionArn: {ARN}\n"
-            "    destination: {type: ses, contactList: l, topic: t, address: {type: userId}, replacePrevious: true}\n",
-            "route 'home' field 'destination.replacePrevious': Extra inputs",
-        ),
     ],
 )
 def test_invalid_route_is_a_startup_error_naming_route_and_field(body: str, message: str) -> None:

@@ -8,6 +8,7 @@
     reports/<job>/<report>/<chunk>.jsonl          per chunk: errors, missing-addresses
     exports/<job>/contacts/<chunk>.jsonl          SES routes: the contacts a chunk staged
     exports/<job>/removed.jsonl                   replacePrevious: ids of the previous export to delete
+    exports/<job>/list-snapshot/<page>.jsonl      SES routes: the contact list's preferences, as read
     ses-imports/<job>/contacts-NNNN.jsonl         SES routes: the import files
 
 template.yaml grants each function and service exactly these prefixes (a test checks that its IAM
@@ -90,6 +91,14 @@ def chunk_reports_url(bucket: str, job_name: str, report: str) -> str:
 
 def staged_contacts_prefix(job_name: str) -> str:
     return f"{EXPORTS}{job_name}/contacts/"
+
+
+def list_snapshot_prefix(job_name: str) -> str:
+    return f"{EXPORTS}{job_name}/list-snapshot/"
+
+
+def list_snapshot_key(job_name: str, first_page: int) -> str:
+    return f"{list_snapshot_prefix(job_name)}{first_page:07d}.jsonl"
 
 
 def removed_ids_key(job_name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -17,21 +17,19 @@ class SesContactLists:
     def __init__(self, client: Any = None) -> None:
         self._client = client or boto3.client("sesv2")
 
-    def contacts(self, contact_list: str) -> Iterator[ExistingContact]:
-        token: str | None = None
-        while True:
-            page = self._client.list_contacts(
-                ContactListName=contact_list, PageSize=PAGE_SIZE, **({"NextToken": token} if token else {})
+    def contacts_page(self, contact_list: str, token: str | None) -> tuple[list[ExistingContact], str | None]:
+        page = self._client.list_contacts(
+            ContactListName=contact_list, PageSize=PAGE_SIZE, **({"NextToken": token} if token else {})
+        )
+        contacts = [
+            ExistingContact(
+                email=contact["EmailAddress"],
+                unsubscribe_all=bool(contact.get("UnsubscribeAll")),
+                topics=_preferences(contact),
             )
-            for contact in page.get("Contacts", []):
-                yield ExistingContact(
-                    email=contact["EmailAddress"],
-                    unsubscribe_all=bool(contact.get("UnsubscribeAll")),
-                    topics=_preferences(contact),
-                )
-            token = page.get("NextToken")
-            if not token:
-                return
+            for contact in page.get("Contacts", [])
+        ]
+        return contacts, page.get("NextToken") or None
 
     def contact(self, contact_list: str, email: str) -> ExistingContact | None:
         try:
@@ -61,9 +59,11 @@ class SesContactLists:
             **({"AttributesData": contact.attributes} if contact.attributes is not None else {}),
         )
 
-    def topics(self, contact_list: str) -> set[str]:
+    def topics(self, contact_list: str) -> dict[str, str]:
         described = self._client.get_contact_list(ContactListName=contact_list)
-        return {topic["TopicName"] for topic in described.get("Topics") or []}
+        return {
+            topic["TopicName"]: topic["DefaultSubscriptionStatus"] for topic in described.get("Topics") or []
+        }
 
     def start_import(self, contact_list: str, s3_url: str) -> str:
         response = self._client.create_import_job(

@@ -108,8 +108,8 @@ class ExportPlanner:
     def _removals(self, job: Job, route: Route, plan: ExportPlan, workers: int | None) -> list[ChunkMessage]:
         """With ``replacePrevious``: chunks of the ids of the route's previous export that this job no
         longer has (their records are deleted), named ``r.<range>``, in the route's worker groups."""
-        if not route.replaces_previous:
-            return []
+        if not route.replaces_previous or route.destination.type != "dynamodb":
+            return []  # SES routes replace in their import step
         previous = self._jobs.latest_export_before(job)
         if previous is None:
             return []  # the route's first export: nothing to replace

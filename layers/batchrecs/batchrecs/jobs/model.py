@@ -92,6 +92,7 @@ class Job(BaseModel):
     importJobs: list[str] | None = None  # SES: the contact import jobs started for this export
     contactImport: dict[str, Any] | None = None  # SES: what the import did (merge counts, then job counts)
     preferencesReadAt: str | None = None  # SES: when the import's contact preferences were read
+    contactScan: dict[str, Any] | None = None  # SES: how far the contact list has been read (token, pages)
     stuckReported: str | None = None  # the status in which the monitor reported the job stuck (once)
 
     @property

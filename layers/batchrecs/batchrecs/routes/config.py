@@ -99,8 +99,9 @@ class Route(_Strict):
 
     @property
     def replaces_previous(self) -> bool:
-        """Each export deletes the records of ids its route's previous export had and it has not."""
-        return isinstance(self.destination, DynamoDBDestination) and self.destination.replacePrevious
+        """Each export removes what its route's previous export reached and it does not: records
+        (DynamoDB, by the planner's removal chunks) or topic subscriptions (SES, in its import)."""
+        return self.destination.replacePrevious
 
     @model_validator(mode="after")
     def _exploration_only_for_user_personalization(self) -> Route:

@@ -4,15 +4,21 @@
                     ids per BatchGetItem) -> staged contacts, one NDJSON file per chunk
                     (``exports/<job>/contacts/<chunk>.jsonl``; a redelivered chunk rewrites its own file)
     last chunk    : the job becomes IMPORTING
-    monitor tick  : ContactImporter.start merges the staged contacts per address with the list's
-                    current preferences, writes import files of at most ``maxContactsPerImport``
-                    contacts under ``ses-imports/<job>/`` and starts one SES import job per file;
-                    later ticks poll them (ContactImporter.poll) and finish the export with their counts
+    monitor ticks : ContactImporter.scan reads the list's current preferences, a bounded time per tick,
+                    into ``exports/<job>/list-snapshot/``; then ContactImporter.merge merges the staged
+                    contacts per address with them, writes import files of at most
+                    ``maxContactsPerImport`` contacts under ``ses-imports/<job>/``, and one SES import job
+                    is started per file; later ticks poll them (ContactImporter.poll) and finish the
+                    export with their counts
 
 Opt-outs are never overridden. An import replaces the contact's preferences with the file's, so
 every contact written carries all of its current topic preferences; a contact that unsubscribed
 from everything is left out, and a topic the contact opted out of stays OPT_OUT. Only a topic with
 no preference (or a new contact) is subscribed.
+
+With ``replacePrevious`` the route owns its topics: a contact subscribed to one that this export does not
+reach (or no longer gives that topic) goes into the import with that preference dropped, so the topic's
+default (OPT_OUT) applies again; its opt-outs and other topics stay.
 
 ``attributesData`` belongs to the contact, not to a topic: it holds the last export that reached the
 contact (``route``, ``jobName``, ``generatedAt`` and ``items``/``scores``, or ``segments``).
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -104,6 +111,19 @@ def staged_tail(topics: Iterable[str], attributes: Mapping[str, Any]) -> bytes:
     return orjson.dumps({"topics": sorted(topics), "attributes": attributes})[1:-1]
 
 
+@dataclass(frozen=True)
+class ScanProgress:
+    """How far the monitor has read the contact list for an export (kept on the job between ticks)."""
+
+    token: str | None = None  # ListContacts' NextToken to go on from
+    pages: int = 0  # pages read so far
+    done: bool = False
+
+
+def _snapshot_line(contact: ExistingContact) -> bytes:
+    return orjson.dumps({"e": contact.email, "u": contact.unsubscribe_all, "t": dict(contact.topics)}) + b"\n"
+
+
 @dataclass
 class ImportPlan:
     files: list[str]
@@ -118,21 +138,78 @@ class ContactImporter:
         self._lists = lists
 
     def prepare(self, bucket: str, job_name: str, destination: SesDestination) -> ImportPlan:
-        """Merge the staged contacts with the list's preferences and write the import files."""
+        """Read the whole list's preferences, merge the staged contacts with them and write the import
+        files (``scan`` until done, then ``merge``)."""
+        progress = self.scan(bucket, job_name, destination.contactList, ScanProgress())
+        while not progress.done:
+            progress = self.scan(bucket, job_name, destination.contactList, progress)
+        return self.merge(bucket, job_name, destination)
+
+    def scan(
+        self,
+        bucket: str,
+        job_name: str,
+        contact_list: str,
+        progress: ScanProgress,
+        time_left: Callable[[], bool] = lambda: False,
+    ) -> ScanProgress:
+        """Read the list's contacts from where ``progress`` stopped, a page at a time, until the list
+        ends or ``time_left()`` is false, into one snapshot file (``exports/<job>/list-snapshot/``,
+        named by its first page: a batch read again rewrites its own file). Where to go on."""
+        token, pages = progress.token, progress.pages
+        key = layout.list_snapshot_key(job_name, progress.pages)
+        writer = self._objects.writer(bucket, key, "application/x-ndjson")
+        try:
+            while True:
+                page, token = self._lists.contacts_page(contact_list, token)
+                pages += 1
+                writer.write(b"".join(_snapshot_line(contact) for contact in page))
+                if token is None or not time_left():
+                    break
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        return ScanProgress(token, pages, done=token is None)
+
+    def merge(self, bucket: str, job_name: str, destination: SesDestination) -> ImportPlan:
+        """Merge the staged contacts with the list's preferences (the snapshot ``scan`` read) and
+        write the import files."""
         wanted = self._staged(bucket, job_name)
+        owned = destination.topics if destination.replacePrevious else set()
         existing: dict[str, ExistingContact] = {}
-        for contact in self._lists.contacts(destination.contactList):
+        left: list[ExistingContact] = []  # subscribed to the route's topics, not reached by this export
+        for contact in self._snapshot(bucket, job_name):
             if contact.email.lower() in wanted:
                 existing[contact.email.lower()] = contact
+            elif any(contact.topics.get(topic) == OPT_IN for topic in owned):
+                left.append(contact)
         counts = {"contacts": 0, "newContacts": 0, "optedOut": 0, "topicOptOutsKept": 0, "subscribed": 0}
-        records = self._records(wanted, existing, counts)
+        if destination.replacePrevious:
+            counts["subscriptionsRemoved"] = 0
+        records = chain(self._records(wanted, existing, counts, owned), _unsubscribed(left, owned, counts))
         files = self._write(bucket, job_name, records, destination.maxContactsPerImport)
         counts["importFiles"] = len(files)
         return ImportPlan(files, counts)
 
-    def missing_topics(self, destination: SesDestination) -> set[str]:
-        """The route's topics that its contact list lacks: every contact of such an import would fail."""
-        return destination.topics - self._lists.topics(destination.contactList)
+    def topic_problem(self, destination: SesDestination) -> str | None:
+        """Why the route's topics cannot take this import, if they cannot: a topic the contact list
+        lacks fails every contact; a replacing route removes a subscription by dropping the contact's
+        preference, which unsubscribes only from a topic whose default is OPT_OUT."""
+        defaults = self._lists.topics(destination.contactList)
+        missing = destination.topics - defaults.keys()
+        if missing:
+            return (
+                f"contact list {destination.contactList} has no topic {', '.join(sorted(missing))}: "
+                "add it to the list (or change the route)"
+            )
+        opt_in = sorted(t for t in destination.topics if defaults[t] != OPT_OUT)
+        if destination.replacePrevious and opt_in:
+            return (
+                f"topic {', '.join(opt_in)} of contact list {destination.contactList} subscribes contacts by "
+                "default: replacePrevious needs topics whose DefaultSubscriptionStatus is OPT_OUT"
+            )
+        return None
 
     def start(self, bucket: str, files: Sequence[str], destination: SesDestination) -> list[str]:
         return [self._lists.start_import(destination.contactList, f"s3://{bucket}/{key}") for key in files]
@@ -164,6 +241,12 @@ class ContactImporter:
             "failure": "; ".join(reasons) or None,
         }
 
+    def _snapshot(self, bucket: str, job_name: str) -> Iterator[ExistingContact]:
+        for key in self._objects.list_keys(bucket, layout.list_snapshot_prefix(job_name), ".jsonl"):
+            for line in iter_lines(self._objects.iter_chunks(bucket, key)):
+                record = orjson.loads(line)
+                yield ExistingContact(record["e"], record["u"], record["t"])
+
     def _staged(self, bucket: str, job_name: str) -> dict[str, list[Any]]:
         """address (lower case) -> [address, topics, attributes]; later chunks and lines win, topics
         and segments accumulate (a user in several segments of a job)."""
@@ -188,8 +271,13 @@ class ContactImporter:
 
     @staticmethod
     def _records(
-        wanted: Mapping[str, list[Any]], existing: Mapping[str, ExistingContact], counts: dict[str, int]
+        wanted: Mapping[str, list[Any]],
+        existing: Mapping[str, ExistingContact],
+        counts: dict[str, int],
+        owned: set[str],
     ) -> Iterator[bytes]:
+        """The export's contacts; with ``owned`` topics (replacePrevious), a contact's subscriptions to
+        those this export no longer gives it are dropped too."""
         for key, (email, topics, attributes) in wanted.items():
             current = existing.get(key)
             if current is None:
@@ -203,12 +291,16 @@ class ContactImporter:
                 preferences = dict(current.topics)
             kept = {topic for topic in topics if preferences.get(topic) == OPT_OUT}
             counts["topicOptOutsKept"] += len(kept)
-            if kept == topics:
+            dropped = {topic for topic in owned - topics if preferences.get(topic) == OPT_IN}
+            if kept == topics and not dropped:
                 counts["optedOut"] += 1
                 continue  # opted out of every topic this export would subscribe it to
             for topic in topics - kept:
                 counts["subscribed"] += preferences.get(topic) != OPT_IN
                 preferences[topic] = OPT_IN
+            for topic in dropped:
+                del preferences[topic]  # the topic's default (OPT_OUT) applies again
+                counts["subscriptionsRemoved"] += 1
             counts["contacts"] += 1
             yield (
                 orjson.dumps(
@@ -246,6 +338,30 @@ class ContactImporter:
         if writer is not None:
             writer.close()
         return files
+
+
+def _unsubscribed(
+    left: Iterable[ExistingContact], owned: set[str], counts: dict[str, int]
+) -> Iterator[bytes]:
+    """Contacts this replacing export does not reach: their subscriptions to the route's topics are
+    dropped (the topics' default, OPT_OUT, applies again); every other preference, and every opt-out,
+    stays. The record has no ``attributesData``: the contact's last export stays in it."""
+    for contact in left:
+        preferences = {t: s for t, s in contact.topics.items() if not (t in owned and s == OPT_IN)}
+        counts["subscriptionsRemoved"] += len(contact.topics) - len(preferences)
+        yield (
+            orjson.dumps(
+                {
+                    "emailAddress": contact.email,
+                    "unsubscribeAll": contact.unsubscribe_all,
+                    "topicPreferences": [
+                        {"topicName": topic, "subscriptionStatus": status}
+                        for topic, status in sorted(preferences.items())
+                    ],
+                }
+            )
+            + b"\n"
+        )
 
 
 def _chunk_order(key: str) -> tuple[int, ...]:

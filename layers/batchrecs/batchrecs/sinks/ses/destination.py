@@ -3,7 +3,9 @@ IMPORTING and each monitor tick advances its SES import jobs (see ``contacts``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 
 from aws_lambda_powertools import Logger
 
@@ -16,12 +18,16 @@ from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, IMPORTING, Job
 from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import ObjectStore
 from batchrecs.routes.config import Route
-from batchrecs.sinks.ses.contacts import ContactImporter, ContactStager, staged_tail
+from batchrecs.sinks.ses.contacts import ContactImporter, ContactStager, ScanProgress, staged_tail
 from batchrecs.sinks.ses.opt_outs import OptOutKeeper
 from batchrecs.sinks.ses.ports import AddressBook
 from batchrecs.sinks.ses.settings import SesDestination
 
 logger = Logger(child=True)
+
+# A monitor tick reads an export's contact list for this long at most (the function has 900 s); a longer
+# list is read over several ticks from where the last one stopped.
+IMPORT_STEP_SECONDS = 300.0
 
 
 class SesContacts:
@@ -33,6 +39,8 @@ class SesContacts:
         clock: Callable[[], str] = utc_now,
         newer_upload: Callable[[Job], str | None] = lambda job: None,
         opt_outs: OptOutKeeper | None = None,
+        step_seconds: float = IMPORT_STEP_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._objects = objects
         self._importer = importer
@@ -40,6 +48,8 @@ class SesContacts:
         self._clock = clock
         self._newer_upload = newer_upload  # JobStore.newer_upload_exporting
         self._opt_outs = opt_outs  # the monitor's: puts back opt-outs an import overwrote
+        self._step_seconds = step_seconds  # a tick reads the contact list this long, then goes on later
+        self._monotonic = monotonic
 
     def write_chunk(self, work: ChunkWork) -> ChunkCounts:
         """Stage the chunk's users as contacts (``exports/<job>/contacts/<chunk>.jsonl``, rewritten
@@ -85,7 +95,9 @@ class SesContacts:
 
     def after_last_chunk(self, job: Job, now: str) -> Job:
         """IMPORTING, with no import jobs yet: a re-driven or re-exported job imports its contacts anew."""
-        return job.moved_to(IMPORTING, now, importJobs=None, contactImport=None, preferencesReadAt=None)
+        return job.moved_to(
+            IMPORTING, now, importJobs=None, contactImport=None, preferencesReadAt=None, contactScan=None
+        )
 
     def advance(self, job: Job, route: Route) -> Advance:
         """Start the export's import jobs, or finish it once they have ended.
@@ -103,23 +115,31 @@ class SesContacts:
                 logger.info("contact import superseded", extra={"job_name": job.jobName, "newer": newer})
                 superseded = job.model_copy(update={"exportSuperseded": job.exportWritten or 0})
                 return Advance(superseded, EXPORTED)
-            missing = self._importer.missing_topics(destination)
-            if missing:  # every contact would fail: say so once, before importing anything
-                reason = (
-                    f"contact list {destination.contactList} has no topic {', '.join(sorted(missing))}: "
-                    "add it to the list (or change the route)"
+            problem = self._importer.topic_problem(destination)
+            if problem:  # the import cannot do what the route asks: say so once, before importing anything
+                return Advance(job, EXPORT_FAILED, problem)
+            if job.contactScan is None:  # before the preferences are read: the opt-outs' snapshot time
+                job = job.model_copy(update={"preferencesReadAt": self._clock(), "contactScan": {}})
+            progress = ScanProgress(**(job.contactScan or {}))
+            if not progress.done:  # (read to its end before: only the merge is left)
+                ends = self._monotonic() + self._step_seconds
+                progress = self._importer.scan(
+                    bucket,
+                    job.jobName,
+                    destination.contactList,
+                    progress,
+                    time_left=lambda: self._monotonic() < ends,
                 )
-                return Advance(job, EXPORT_FAILED, reason)
-            snapshot = self._clock()  # before the preferences are read: the opt-outs' snapshot time
-            plan = self._importer.prepare(bucket, job.jobName, destination)
+                job = job.model_copy(update={"contactScan": asdict(progress), "updatedAt": self._clock()})
+            if not progress.done:  # a long list is read over several ticks, each bounded
+                logger.info(
+                    "contact list read in part", extra={"job_name": job.jobName, "pages": progress.pages}
+                )
+                return Advance(job)
+            plan = self._importer.merge(bucket, job.jobName, destination)
             job_ids = self._importer.start(bucket, plan.files, destination)
             job = job.model_copy(
-                update={
-                    "importJobs": job_ids,
-                    "contactImport": plan.counts,
-                    "preferencesReadAt": snapshot,
-                    "updatedAt": self._clock(),
-                }
+                update={"importJobs": job_ids, "contactImport": plan.counts, "updatedAt": self._clock()}
             )
             logger.info("contact imports started", extra={"job_name": job.jobName, **plan.counts})
             if job_ids:

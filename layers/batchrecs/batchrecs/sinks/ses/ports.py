@@ -3,7 +3,7 @@ implements them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +32,9 @@ class ImportStatus:
 
 
 class ContactLists(Protocol):
-    def contacts(self, contact_list: str) -> Iterator[ExistingContact]: ...
+    def contacts_page(self, contact_list: str, token: str | None) -> tuple[list[ExistingContact], str | None]:
+        """One page of the list's contacts (ListContacts) and the token of the next (None: the last)."""
+        ...
 
     def contact(self, contact_list: str, email: str) -> ExistingContact | None:
         """One contact, with its attributes; None if the list has no such contact."""
@@ -44,8 +46,8 @@ class ContactLists(Protocol):
         """Set the contact's preferences to exactly these, keeping its attributes."""
         ...
 
-    def topics(self, contact_list: str) -> set[str]:
-        """The topics the contact list has."""
+    def topics(self, contact_list: str) -> dict[str, str]:
+        """The contact list's topics, each with its DefaultSubscriptionStatus (OPT_IN | OPT_OUT)."""
         ...
 
     def start_import(self, contact_list: str, s3_url: str) -> str:

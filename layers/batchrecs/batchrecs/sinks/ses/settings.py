@@ -47,6 +47,9 @@ class SesDestination(BaseModel):
     segmentTopics: dict[str, Annotated[str, Field(pattern=TOPIC_NAME_PATTERN)]] | None = None
     address: Annotated[IdIsAddress | DirectoryLookup, Field(discriminator="type")]
     maxContactsPerImport: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000_000
+    # true: the route owns its topics; an export replaces the previous one, so contacts subscribed to
+    # them that this export does not reach lose that subscription (their opt-outs stay)
+    replacePrevious: bool = False
 
     @property
     def topics(self) -> set[str]:
