@@ -17,6 +17,7 @@ SOLUTION_ARNS = {
     "PERSONALIZED_RANKING_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/rank/9c0d1e2f",
     "ITEM_AFFINITY_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/affinity/3a4b5c6d",
     "ITEM_ATTRIBUTE_AFFINITY_SOLUTION_VERSION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/attr/7e8f9a0b",
+    "USER_PERSONALIZATION_SOLUTION_ARN": "arn:aws:personalize:us-east-1:123456789012:solution/home",
 }
 # Every ${NAME} the shipped routes file uses, as the template sets them on the functions.
 ROUTES_ENV = {

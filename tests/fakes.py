@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchrecs.errors import JobConflictError, ObjectChangedError
+from batchrecs.errors import JobConflictError, ObjectChangedError, PersonalizeRejected
 from batchrecs.formats.events import ChunkMessage
 from batchrecs.jobs.model import EXPORT_FAILED, Inflight, Job
 from batchrecs.jobs.progress import JOB_COUNTERS, Advance, ChunkCounts, ChunkWork
+from batchrecs.ports import SolutionVersions
 from batchrecs.routes.config import JobKind, Route
 from pydantic import BaseModel
 
@@ -201,6 +203,12 @@ class FakePersonalize:
         self.created: list[tuple[JobKind, dict[str, Any]]] = []
         self.create_errors: list[Exception] = []
         self.statuses: dict[str, tuple[str, str | None]] = {}
+        # solution ARN -> (version ARN, status), oldest first
+        self.versions: dict[str, list[tuple[str, str]]] = {}
+        # refresh steps: what was started (once per name), what each reports, and errors to raise in turn
+        self.started: dict[str, tuple[str, ...]] = {}  # ARN -> the call's arguments
+        self.step_statuses: dict[str, tuple[str, str | None]] = {}
+        self.step_errors: list[Exception] = []
 
     def create(self, kind: JobKind, request: Mapping[str, Any]) -> str:
         if self.create_errors:
@@ -211,6 +219,32 @@ class FakePersonalize:
 
     def describe(self, kind: JobKind, job_arn: str) -> tuple[str, str | None]:
         return self.statuses[job_arn]
+
+    def start_data_import(
+        self, name: str, dataset_arn: str, data_location: str, role_arn: str, mode: str
+    ) -> str:
+        if self.step_errors:
+            raise self.step_errors.pop(0)
+        arn = f"arn:aws:personalize:us-east-1:123456789012:dataset-import-job/{name}"
+        self.started.setdefault(arn, (dataset_arn, data_location, role_arn, mode))  # a name is one job
+        return arn
+
+    def start_training(self, solution_arn: str, mode: str, name: str) -> str:
+        if self.step_errors:
+            raise self.step_errors.pop(0)
+        arn = f"{solution_arn}/{name}"
+        self.started.setdefault(arn, (solution_arn, mode))
+        return arn
+
+    def step_status(self, arn: str) -> tuple[str, str | None]:
+        return self.step_statuses.get(arn, ("CREATE IN_PROGRESS", None))
+
+    def solution_versions(self, solution_arn: str) -> SolutionVersions:
+        versions = self.versions.get(solution_arn)
+        if versions is None:
+            raise PersonalizeRejected(f"ResourceNotFoundException: no solution {solution_arn}")
+        active = [arn for arn, status in versions if status == "ACTIVE"]  # listed oldest first
+        return SolutionVersions(active[-1] if active else None, dict(Counter(s for _, s in versions)))
 
 
 @dataclass

@@ -1,11 +1,12 @@
-"""S3 'Object Created' under input/ (via EventBridge) -> validate -> Personalize batch job."""
+"""S3 'Object Created' under input/ (via EventBridge), or a route's schedule firing -> validate -> a
+Personalize batch job (or a refresh first)."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from batchrecs.compose import submitter, upload_from_event
+from batchrecs.compose import ScheduledRun, submitter, upload_from_event
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 
@@ -13,10 +14,16 @@ logger, tracer, metrics = Logger(), Tracer(), Metrics()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=S3EventNotificationEventBridgeModel)
-def handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict:
-    job = submitter().handle(upload_from_event(event))
-    if job is None:
-        return {"ignored": event.detail.object.key}
+def handler(event: dict, context: LambdaContext) -> dict:
+    if "scheduledRun" in event:  # {"scheduledRun": {route, bucket, scheduledTime}} from the route's schedule
+        run = parse(event=event["scheduledRun"], model=ScheduledRun)
+        job = submitter().handle_scheduled(run.route, run.scheduledTime, run.bucket)
+        if job is None:
+            return {"ignored": run.route}
+    else:
+        upload = parse(event=event, model=S3EventNotificationEventBridgeModel)
+        job = submitter().handle(upload_from_event(upload))
+        if job is None:
+            return {"ignored": upload.detail.object.key}
     metrics.add_metric(name="UploadsHandled", unit=MetricUnit.Count, value=1)
     return {"jobName": job.jobName, "status": job.status}

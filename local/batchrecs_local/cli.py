@@ -17,6 +17,7 @@ with ``--json``). Every command exits with the same codes (``EXIT_CODES``), and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -122,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     up = local.add_parser("up", help="run the local cloud in the foreground with the pipeline live")
     up.add_argument("--port", type=int, default=4566)
     up.add_argument("--host", default="127.0.0.1")
+    up.add_argument(
+        "--schedule-scale",
+        type=float,
+        default=3600.0,
+        help="routes' schedules fire on a clock this many times faster than real time (0: never)",
+    )
     _common(up)
     up.set_defaults(run=_up)
     run = local.add_parser("run", help="fresh local cloud: upload FILE to a route and drive it to the end")
@@ -132,6 +139,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("out_file", type=Path)
     _route_options(export)
     export.set_defaults(run=_export)
+    tick = local.add_parser(
+        "tick", help="fresh local cloud: fire a scheduled route's schedule now and drive its job to the end"
+    )
+    tick.add_argument("route_name", metavar="ROUTE")
+    tick.add_argument("--input", type=Path, help="put this file as the route's standingInput first")
+    tick.add_argument("--dump", type=Path, help="write records, jobs and reports to this folder")
+    tick.add_argument("--timeout", type=float, default=300)
+    _common(tick)
+    tick.set_defaults(run=_tick)
 
     redrive = commands.add_parser(
         "redrive-chunks", help="move dead-lettered export chunks back to the chunks queue (AWS or local)"
@@ -241,8 +257,9 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 class _OfflineEnviron(dict[str, str]):
-    """The environment, with any missing ``${NAME}`` placeholder standing for a placeholder: an ARN
-    for ``*_ARN`` names, a resource name otherwise (contact list, user directory table)."""
+    """The environment, with any missing ``${NAME}`` placeholder standing for a placeholder: a solution
+    ARN for ``*_SOLUTION_ARN``, a solution version ARN for other ``*_ARN`` names, a resource name
+    otherwise (contact list, user directory table)."""
 
     def __init__(self) -> None:
         import os
@@ -253,6 +270,8 @@ class _OfflineEnviron(dict[str, str]):
         return True
 
     def __missing__(self, key: str) -> str:
+        if key.endswith("_SOLUTION_ARN"):  # a solution, not a version of it
+            return OFFLINE_ARN.rsplit("/", 1)[0]
         return OFFLINE_ARN if key.endswith("_ARN") else "offline-placeholder"
 
 
@@ -306,6 +325,35 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     return _drive(args, out, args.file, lambda cloud: cloud.upload(args.file, args.route))
 
 
+def _tick(args: argparse.Namespace, out: TextIO) -> int:
+    """Fresh local cloud: the monitor makes the route's schedule, which fires now (as EventBridge
+    Scheduler would: the schedule's role invokes the submit function with the scheduled time)."""
+    from batchrecs_local.runtime import wait_until
+    from batchrecs_local.session import LocalCloud
+
+    route = _routes(args).routes.get(args.route_name)
+    if route is None or route.schedule is None or route.standingInput is None:
+        raise UsageError(f"route {args.route_name} has no schedule and standingInput in the routes file")
+    if args.input is not None:
+        _readable(args.input)
+    with LocalCloud(_options(args)) as cloud:
+        if args.input is not None:  # the standing input (not a job of its own: the schedule runs it)
+            s3 = cloud.endpoint.client("s3")
+            s3.put_object(Bucket=cloud.bucket, Key=route.standingInput, Body=args.input.read_bytes())
+        name = wait_until(lambda: _fired(cloud, route.name), timeout=30)
+        job = cloud.wait_for_job(name, args.timeout)
+        if args.dump:
+            cloud.dump(args.dump)
+    return _summarise(job, args, out)
+
+
+def _fired(cloud: Any, route: str) -> str | None:
+    try:
+        return str(cloud.fire_schedule(route))
+    except LookupError:  # the monitor has not made the schedule yet
+        return None
+
+
 def _export(args: argparse.Namespace, out: TextIO) -> int:
     return _drive(args, out, args.out_file, lambda cloud: cloud.replay_export(args.out_file, args.route))
 
@@ -350,6 +398,7 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "lines_written": export.get("linesWritten", export.get("recordsWritten", 0)),
         "records_written": export.get("recordsWritten", 0),
         "lines_failed": export.get("linesFailed", 0),
+        "lines_superseded": export.get("linesSuperseded", 0),
         "lines_skipped": validation.get("invalid", 0) if job["status"] != "REJECTED" else 0,
         "duplicates": validation.get("duplicates", 0),
         "rejected": job["status"] == "REJECTED",
@@ -398,10 +447,13 @@ def _up(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
                 flush=True,
             )
+        runner = cloud.schedule_runner(args.schedule_scale).start() if args.schedule_scale > 0 else None
         # Wake up now and then: a signal delivered to another thread only runs its Python handler
         # when the main thread runs bytecode, never while it is blocked in a bare wait().
         while not stop.wait(0.5):
             pass
+        if runner is not None:
+            runner.stop()
     print("local cloud stopped", file=sys.stderr)
     return 0
 
@@ -446,13 +498,17 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     print(
         "starting the local cloud (moto + Personalize emulator, stack from template.yaml)...", file=sys.stderr
     )
-    with LocalCloud(_options(args)) as cloud:
+    routes = Path(tempfile.mkdtemp(prefix="batchrecs-demo-")) / "routes.yaml"
+    # the shipped routes and the self-refreshing sample
+    routes.write_text(DEFAULT_ROUTES.read_text() + (samples / "weekly-fresh" / "route.yaml").read_text())
+    with LocalCloud(dataclasses.replace(_options(args), routes_file=routes)) as cloud:
         print(
             f"local cloud up at {cloud.endpoint.url} in {time.monotonic() - started:.1f}s; uploading samples",
             file=sys.stderr,
         )
         keys = [cloud.upload(path, route, name) for route, path, name in uploads]
         jobs = cloud.wait_for(keys, timeout=300, on_change=_progress)
+        fresh = _scheduled_refresh(cloud, samples)
         records = cloud.records()
         contacts = cloud.contacts()
         rejected_report = next(
@@ -489,6 +545,13 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         ]
         for contact in ([subscribed] if subscribed else []) + kept:
             print("  " + json.dumps(_short_contact(contact)), file=out)
+    print(
+        f"\nScheduled run of weekly-fresh ({fresh['job']['jobName']}, {fresh['job']['status']}): fresh "
+        f"interactions imported, {fresh['version']} trained, {fresh['records']} records name it; "
+        f"user 1's top 10 in {fresh['genre']}: {fresh['before']:.0%} with version 1, {fresh['after']:.0%} "
+        "with the new version",
+        file=out,
+    )
     if rejected_report is not None:
         print(f"\nRejected {rejected_report['source']}:", file=out)
         for problem in rejected_report["problems"]:
@@ -507,10 +570,43 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         print(f"  {problem}", file=out)
     expected = {"EXPORTED", "REJECTED"}
     ok = all(row["status"] in expected for row in rows) and rows[-1]["status"] == "REJECTED"
+    ok = ok and fresh["job"]["status"] == "EXPORTED" and fresh["after"] > fresh["before"]
     ok = ok and not iam.denials and not undeliverable
     verdict = "demo finished" if ok else "demo FAILED"
     print(f"\n{verdict} in {time.monotonic() - started:.1f}s", file=out, flush=True)
     return 0 if ok else 1
+
+
+def _scheduled_refresh(cloud: Any, samples: Path) -> dict[str, Any]:
+    """The weekly-fresh sample: fresh interactions in datasets/ that make user 1 love the genre it cared
+    least for, its standing input, then its schedule fired: import, retrain, batch job, export."""
+    from batchrecs_local.runtime import wait_until
+
+    emulator = cloud.endpoint.emulator
+    dataset, first = emulator.training.dataset, emulator.solution_versions["aws-user-personalization"]
+    genre, loved = dataset.new_taste("1")
+    before, _ = emulator.training.version(first).recommender.recommend("1", 10)
+    csv = "USER_ID,ITEM_ID,TIMESTAMP\n" + "".join(
+        f"1,{item},{1_800_000_000 + n}\n" for n, item in enumerate(loved)
+    )
+    s3 = cloud.endpoint.client("s3")
+    s3.put_object(Bucket=cloud.bucket, Key="datasets/weekly-fresh/interactions.csv", Body=csv.encode())
+    standing = "input/weekly-fresh/all-users.jsonl"
+    s3.put_object(
+        Bucket=cloud.bucket, Key=standing, Body=(samples / "weekly-fresh" / "all-users.jsonl").read_bytes()
+    )
+    name = wait_until(lambda: _fired(cloud, "weekly-fresh"), timeout=30)
+    job = cloud.wait_for_job(name, timeout=300)
+    records = [r for r in cloud.records() if r["sk"] == "weekly-fresh" and r.get("jobName") == name]
+    after: list[str] = next((r["items"] for r in records if r["pk"] == "1"), [])
+    return {
+        "job": job,
+        "version": job.get("solutionVersionArn"),
+        "records": sum(r.get("solutionVersionArn") == job.get("solutionVersionArn") for r in records),
+        "genre": genre,
+        "before": dataset.genre_share(before, genre),
+        "after": dataset.genre_share(after, genre),
+    }
 
 
 def _print_table(rows: list[dict[str, Any]], files: list[str], out: TextIO) -> None:

@@ -22,8 +22,10 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
 from batchrecs_local.iam import Authorizer
+from batchrecs_local.iam.policy import Request
 from batchrecs_local.personalize.emulator import Timings
 from batchrecs_local.runtime import LocalRuntime, wait_until
+from batchrecs_local.schedules import ScheduleRunner
 from batchrecs_local.stack import ROOT, Stack, deploy
 
 FINAL_STATUSES = (REJECTED, CREATE_FAILED, EXPORTED, EXPORT_FAILED)
@@ -160,6 +162,67 @@ class LocalCloud:
             JOB_STATE_CHANGE, job.state_change()
         )
         return f"replay/{out_file.name}"
+
+    def fire_schedule(self, route: str, at: str | None = None) -> str:
+        """What EventBridge Scheduler does when the route's schedule comes due (now, or at ``at``): as
+        the schedule's role (which must let scheduler.amazonaws.com invoke the target), invoke its
+        target with its input, the scheduled time filled in. The name of the job it makes."""
+        assert self.stack is not None
+        assert self.runtime is not None
+        group = self.stack.physical["RouteSchedules"]
+        scheduler = self.endpoint.client("scheduler")
+        try:
+            target = scheduler.get_schedule(Name=route, GroupName=group)["Target"]
+        except scheduler.exceptions.ResourceNotFoundException:
+            raise LookupError(
+                f"route {route} has no schedule (the monitor makes it on its next tick)"
+            ) from None
+        needs = [Request("lambda:InvokeFunction", target["Arn"])]
+        denial = self.endpoint.iam.check_service(
+            "scheduler.amazonaws.com",
+            target["RoleArn"],
+            needs,
+            {"aws:SourceAccount": ACCOUNT},
+            as_role_only=True,
+        )
+        if denial is not None:
+            raise PermissionError(
+                f"the schedule of route {route} cannot invoke its target: {denial.message()}"
+            )
+        moment = at or datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        event = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", moment))
+        name = target["Arn"].split(":function:")[-1]
+        function = next(spec.logical_id for spec in self.stack.functions.values() if spec.name == name)
+        result = self.runtime.invoke(function, event)  # Scheduler's invoke is asynchronous: its answer is
+        return str(result["jobName"])  # read here only to name the job the tick made
+
+    def schedule_runner(self, scale: float) -> ScheduleRunner:
+        """The routes' schedules firing on a clock ``scale`` times faster than real time (``local up``)."""
+        assert self.stack is not None
+        group = self.stack.physical["RouteSchedules"]
+        scheduler = self.endpoint.client("scheduler")
+
+        def schedules() -> dict[str, dict[str, Any]]:
+            listed = scheduler.list_schedules(GroupName=group).get("Schedules", [])
+            return {s["Name"]: scheduler.get_schedule(Name=s["Name"], GroupName=group) for s in listed}
+
+        def fire(route: str, at: str) -> None:
+            name = self.fire_schedule(route, at)
+            print(f"local cloud: schedule of {route} fired for {at}: job {name}", file=sys.stderr, flush=True)
+
+        def report(message: str) -> None:
+            print(f"local cloud: {message}", file=sys.stderr, flush=True)
+
+        return ScheduleRunner(schedules, fire, scale, report=report)
+
+    def wait_for_job(self, name: str, timeout: float = 180) -> dict[str, Any]:
+        """Wait until the job named ``name`` exists and reaches a final status."""
+
+        def settled() -> dict[str, Any] | None:
+            job = next((job for job in self.jobs() if job["jobName"] == name), None)
+            return job if job is not None and job["status"] in FINAL_STATUSES else None
+
+        return wait_until(settled, timeout)
 
     def wait_for(
         self,

@@ -146,6 +146,7 @@ def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str 
         "AWS::SNS::Topic": _create_topic,
         "AWS::Events::EventBus": _create_bus,
         "AWS::SES::ContactList": _create_contact_list,
+        "AWS::Scheduler::ScheduleGroup": _create_schedule_group,
     }
     # dependencies first: buckets, tables, queues (dead-letter queues before the queues using them)...
     ordered = sorted(resources.items(), key=lambda item: "RedrivePolicy" in item[1].get("Properties", {}))
@@ -252,6 +253,7 @@ _NAME_PROPERTIES = {
     "AWS::SQS::Queue": ("QueueName",),
     "AWS::SES::ContactList": ("ContactListName",),
     "AWS::SES::ConfigurationSet": ("Name",),
+    "AWS::Scheduler::ScheduleGroup": ("Name",),
 }
 
 
@@ -405,6 +407,14 @@ def _create_contact_list(
     endpoint.client("sesv2").create_contact_list(
         ContactListName=name, Description=props.get("Description", ""), Topics=props.get("Topics", [])
     )
+
+
+def _create_schedule_group(
+    endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
+) -> None:
+    name = str(resolver.resolve(props["Name"]))
+    resolver.physical[logical_id] = name
+    endpoint.client("scheduler").create_schedule_group(Name=name)
 
 
 def _subscription_events(resolver: _Resolver, stack: Stack, logical_id: str, props: dict[str, Any]) -> None:

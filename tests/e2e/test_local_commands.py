@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,16 @@ def test_validate_accepts_a_good_file_and_explains_a_bad_one(tmp_path: Path) -> 
     assert as_json.json["totals"]["invalid"] == 2
     unknown = batchrecs("validate", SAMPLES / "rejected.jsonl", "--route", "nope")
     assert unknown.code == 2 and "no route named 'nope'" in unknown.stderr
+
+
+def test_local_tick_fires_a_scheduled_routes_schedule_and_drives_its_job(tmp_path: Path) -> None:
+    routes = shipped_routes_with(
+        tmp_path, "home", schedule="rate(7 days)", standingInput="input/home/all-users.jsonl"
+    )
+    result = batchrecs(
+        "local", "tick", "home", "--routes", routes, "--input", SAMPLES / "home" / "users.jsonl", "--json"
+    )
+    assert result.code == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["job_name"].startswith("home-all-users-") and summary["status"] == "EXPORTED"
+    assert (summary["lines"], summary["records_written"], summary["lines_superseded"]) == (42, 42, 0)

@@ -163,6 +163,49 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
     assert code == 0, process.stderr.read() if process.stderr else ""
 
 
+def test_local_up_fires_routes_schedules_on_a_scaled_clock(tmp_path: Any) -> None:
+    from tests.conftest import shipped_routes_with
+
+    # Given a route scheduled daily, its standing input in place, and a day passing in about half a second
+    routes = shipped_routes_with(
+        tmp_path, "home", schedule="rate(1 day)", standingInput="input/home/all.jsonl"
+    )
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "batchrecs_local", "local", "up", "--json", "--port", str(_free_port()),
+         "--routes", str(routes), "--schedule-scale", "200000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        session = boto3.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=info["region"]
+        )
+        session.client("s3", endpoint_url=info["endpoint"]).put_object(
+            Bucket=info["bucket"],
+            Key="input/home/all.jsonl",
+            Body=(SAMPLES / "home" / "users.jsonl").read_bytes(),
+        )
+        ddb = session.client("dynamodb", endpoint_url=info["endpoint"])
+
+        def scheduled_runs() -> list[dict[str, Any]]:
+            items = ddb.scan(TableName=info["jobs_table"])["Items"]
+            return [
+                i
+                for i in items
+                if i["jobName"]["S"].startswith("home-all-") and i["status"]["S"] == "EXPORTED"
+            ]
+
+        # Then the monitor made the schedule, and it fires by itself, once per (scaled) day
+        assert _wait(scheduled_runs, timeout=60)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
 def test_demo_runs_every_sample_route_and_shows_records() -> None:
     result = batchrecs("demo", timeout=300)
     assert result.code == 0, result.stdout + result.stderr[-3000:]
@@ -188,4 +231,8 @@ def test_demo_runs_every_sample_route_and_shows_records() -> None:
     assert "weekly-email: 34 contacts subscribed to weekly-picks" in result.stdout
     assert '"emailAddress": "user3@example.com", "unsubscribeAll": true' in result.stdout
     assert "line 2: expected userId" in result.stdout
+    # the self-refreshing sample: its schedule fired, fresh data imported, a new version trained and used
+    assert "Scheduled run of weekly-fresh (weekly-fresh-all-users-" in result.stdout
+    assert "local-user-personalization/2 trained, 20 records name it" in result.stdout
+    assert "user 1's top 10 in Documentary: 0% with version 1, 90% with the new version" in result.stdout
     assert "demo finished" in result.stdout

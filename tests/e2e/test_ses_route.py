@@ -51,6 +51,10 @@ def test_opt_outs_survive_repeated_exports_imported_in_several_files(tmp_path: P
             }
             assert contacts["user12@example.com"]["topicPreferences"] == {"weekly-picks": "OPT_IN"}
             assert contacts["user12@example.com"]["attributes"]["jobName"] == job["jobName"]
+            # the route names a solution: the job ran its newest ACTIVE version, which every contact names
+            version = cloud.endpoint.emulator.solution_versions["aws-user-personalization"]
+            assert job["solutionVersionArn"] == version
+            assert contacts["user12@example.com"]["attributes"]["solutionVersionArn"] == version
             counts = job["export"]["contacts"]
             assert counts["optedOut"] == 2 + week
             assert counts["contactsImported"] == 34 - week

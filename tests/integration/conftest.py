@@ -37,6 +37,7 @@ JOBS_TABLE = "batchrecs-jobs"
 RECS_TABLE = "batchrecs-recommendations"
 LEDGER_TABLE = "batchrecs-preference-ledger"
 BUS = "batchrecs-bus"
+SCHEDULE_GROUP = "batchrecs-routes"
 ROLE_ARN = "arn:aws:iam::123456789012:role/batchrecs-personalize"
 # the template's resources under the names these tests create them with
 PHYSICAL = {
@@ -49,6 +50,7 @@ PHYSICAL = {
     "PersonalizeServiceRole": ROLE_ARN.rsplit("/", 1)[-1],
     "UserDirectoryTable": ROUTES_ENV["USER_DIRECTORY_TABLE"],
     "ContactList": ROUTES_ENV["SES_CONTACT_LIST_NAME"],
+    "RouteSchedules": SCHEDULE_GROUP,
 }
 HANDLERS = {  # functions/<name> -> the template's function
     "submit": "SubmitFunction",
@@ -150,6 +152,16 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     monkeypatch.setenv("JOBS_TABLE_NAME", JOBS_TABLE)
     monkeypatch.setenv("RECOMMENDATIONS_TABLE_NAME", RECS_TABLE)
     monkeypatch.setenv("PREFERENCE_LEDGER_TABLE_NAME", LEDGER_TABLE)
+    # routes' schedules: the group, and what a schedule invokes (the template's names for the rest)
+    monkeypatch.setenv("SCHEDULE_GROUP_NAME", SCHEDULE_GROUP)
+    monkeypatch.setenv("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/batchrecs-routeschedulerrole")
+    monkeypatch.setenv(
+        "SUBMIT_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:batchrecs-submitfunction"
+    )
+    monkeypatch.setenv(
+        "FAILED_EVENTS_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:batchrecs-failedeventsqueue"
+    )
+    monkeypatch.setenv("DATA_BUCKET_NAME", BUCKET)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("ROUTES_FILE", str(ROOT / "config" / "routes.yaml"))
     monkeypatch.setenv("PERSONALIZE_ROLE_ARN", ROLE_ARN)
@@ -164,6 +176,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Cloud:
     ddb.create_table(**table_request("JobsTable", JOBS_TABLE))  # keys and indexes as the template
     ddb.create_table(**table_request("RecommendationsTable", RECS_TABLE))
     ddb.create_table(**table_request("PreferenceLedgerTable", LEDGER_TABLE))
+    boto3.client("scheduler").create_schedule_group(Name=SCHEDULE_GROUP)
     ddb.update_time_to_live(
         TableName=RECS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
     )

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import FIXTURES, shipped_routes_with
+from tests.conftest import FIXTURES, SOLUTION_ARNS, shipped_routes_with
 from tests.integration.conftest import Cloud, object_created, sample_event, sqs_event, upload_job_name
 
 SEED_OUT = (FIXTURES / "seed002_user_personalization.out.jsonl").read_bytes()
@@ -104,6 +104,7 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
         "jobName": {"S": name},
         "generatedAt": {"S": "2026-11-23T06:00:00Z"},
         "expiresAt": {"N": str(expires)},
+        "solutionVersionArn": {"S": SOLUTION_ARNS["USER_PERSONALIZATION_SOLUTION_VERSION_ARN"]},  # the model
     }
     assert records[("663", "home")]["items"] == {"L": [{"S": "1"}, {"S": "2"}]}
     # And the unusable lines are reported with file, byte offset and reason

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SOLUTION_ARNS
 from tests.integration.conftest import Cloud, object_created, sample_event, upload_job_name
 
 USERS = b'{"userId": "4638"}\n{"userId": "663"}\n'
@@ -56,6 +57,7 @@ def test_status_changes_are_saved_and_published_until_active(cloud: Cloud, perso
         "status": "ACTIVE",
         "outputPath": f"s3://batchrecs-data/output/home/{name}/",
         "failureReason": None,
+        "solutionVersionArn": SOLUTION_ARNS["USER_PERSONALIZATION_SOLUTION_VERSION_ARN"],  # the model it runs
     }
     job = cloud.job(name)
     assert job["status"]["S"] == "ACTIVE"
@@ -125,3 +127,51 @@ def test_a_job_that_cannot_be_polled_does_not_block_the_others(cloud: Cloud, per
     statuses = {first: cloud.job(first)["status"]["S"], second: cloud.job(second)["status"]["S"]}
     assert statuses[order[1]] == "ACTIVE"
     assert statuses[order[0]] == "CREATE PENDING"
+
+
+def test_the_monitor_keeps_one_schedule_per_scheduled_route_in_step_with_the_routes_file(
+    cloud: Cloud, invoke, monkeypatch, tmp_path
+) -> None:
+    import boto3
+
+    from tests.conftest import shipped_routes_with
+    from tests.integration.conftest import BUCKET, SCHEDULE_GROUP
+
+    scheduler = boto3.client("scheduler")
+    routes = shipped_routes_with(
+        tmp_path, "home", schedule="rate(7 days)", standingInput="input/home/all.jsonl"
+    )
+    monkeypatch.setenv("ROUTES_FILE", str(routes))
+    # When the monitor ticks with a scheduled route, Then the route has its schedule, as the template says
+    invoke("monitor", TICK)
+    schedule = scheduler.get_schedule(Name="home", GroupName=SCHEDULE_GROUP)
+    target = schedule["Target"]
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == ("rate(7 days)", "UTC")
+    assert json.loads(target["Input"]) == {
+        "scheduledRun": {"route": "home", "bucket": BUCKET, "scheduledTime": "<aws.scheduler.scheduled-time>"}
+    }
+    assert target["Arn"].endswith(":function:batchrecs-submitfunction")
+    assert target["DeadLetterConfig"]["Arn"].endswith(":batchrecs-failedeventsqueue")
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
+    # A changed schedule is updated; one deleted by hand comes back; a route without one loses it
+    routes = shipped_routes_with(
+        tmp_path,
+        "home",
+        schedule="cron(0 6 ? * MON *)",
+        scheduleTimezone="Europe/Paris",
+        standingInput="input/home/all.jsonl",
+    )
+    invoke("monitor", TICK)
+    assert (
+        scheduler.get_schedule(Name="home", GroupName=SCHEDULE_GROUP)["ScheduleExpression"]
+        == "cron(0 6 ? * MON *)"
+    )
+    scheduler.delete_schedule(Name="home", GroupName=SCHEDULE_GROUP)
+    invoke("monitor", TICK)
+    assert (
+        scheduler.get_schedule(Name="home", GroupName=SCHEDULE_GROUP)["ScheduleExpressionTimezone"]
+        == "Europe/Paris"
+    )
+    monkeypatch.setenv("ROUTES_FILE", str(shipped_routes_with(tmp_path, "home")))
+    invoke("monitor", TICK)
+    assert scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []

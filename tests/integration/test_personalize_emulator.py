@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from batchrecs_local.endpoint import ACCOUNT, LocalEndpoint
 from batchrecs_local.iam import Role
 from batchrecs_local.personalize.emulator import Timings
+from batchrecs_local.personalize.recommender import GENRES
 
 from tests.conftest import FIXTURES
 
@@ -286,3 +288,158 @@ def test_a_job_whose_bucket_or_role_does_not_let_personalize_in_fails_as_on_aws(
     assert job["status"] == "CREATE FAILED"
     assert job["failureReason"].startswith("Insufficient privileges for accessing data in S3")
     assert missing in job["failureReason"]
+
+
+def test_solution_versions_are_listed_newest_first_a_page_at_a_time_and_the_adapter_pages_through(
+    endpoint,
+) -> None:
+    from batchrecs.aws.personalize import PersonalizeBatchJobs
+    from batchrecs.errors import PersonalizeRejected
+
+    client = endpoint.client("personalize")
+    version = endpoint.emulator.solution_versions["aws-user-personalization"]
+    solution = version.rsplit("/", 1)[0]
+    # ListSolutionVersions (API: solutionArn optional, maxResults 1-100, nextToken)
+    everything = client.list_solution_versions(maxResults=2)
+    assert len(everything["solutionVersions"]) == 2 and everything["nextToken"]
+    listed = client.list_solution_versions(solutionArn=solution)["solutionVersions"]
+    assert [(v["solutionVersionArn"], v["status"]) for v in listed] == [(version, "ACTIVE")]
+    assert (
+        client.describe_solution_version(solutionVersionArn=version)["solutionVersion"]["solutionArn"]
+        == solution
+    )
+    described = client.describe_solution(solutionArn=solution)["solution"]
+    assert (described["status"], described["latestSolutionVersion"]["solutionVersionArn"]) == (
+        "ACTIVE",
+        version,
+    )
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.list_solution_versions(solutionArn=f"{solution}-missing")
+    with pytest.raises(client.exceptions.InvalidInputException):
+        client.list_solution_versions(maxResults=101)
+    # The adapter finds the newest ACTIVE version through every page, and says "no" for a missing solution
+    adapter = PersonalizeBatchJobs(client)
+    found = adapter.solution_versions(solution)
+    assert (found.newest_active, found.statuses) == (version, {"ACTIVE": 1})
+    with pytest.raises(PersonalizeRejected, match="ResourceNotFoundException"):
+        adapter.solution_versions(f"{solution}-missing")
+
+
+def _wait(describe: Any, deadline: float = 20) -> dict[str, Any]:
+    ends = time.monotonic() + deadline
+    while (found := describe())["status"] not in ("ACTIVE", "CREATE FAILED") and time.monotonic() < ends:
+        time.sleep(0.05)
+    return found
+
+
+def _genre_share(local: LocalEndpoint, job: str, genre: str) -> float:
+    dataset = local.emulator.training.dataset
+    genres = dict(zip(dataset.item_ids, dataset.item_genres, strict=True))
+    [line] = _out_lines(local, job)
+    items = json.loads(line)["output"]["recommendedItems"]
+    return sum(genre in genres[item].split("|") for item in items) / len(items)
+
+
+def test_a_dataset_import_and_a_new_solution_version_really_retrain_the_local_model() -> None:
+    from batchrecs.aws.personalize import PersonalizeBatchJobs
+
+    local = LocalEndpoint(timings=Timings(pending=0.05, running=0.05)).start()
+    try:
+        local.client("s3").create_bucket(Bucket=BUCKET)
+        policy = _personalize_may_use(BUCKET)  # and its dataset import jobs may read in/ too
+        for statement in policy["Statement"]:
+            statement["Condition"]["ArnLike"]["aws:SourceArn"] = [
+                f"arn:aws:personalize:us-east-1:{ACCOUNT}:batch-*",
+                f"arn:aws:personalize:us-east-1:{ACCOUNT}:dataset-import-job/*",
+            ]
+        local.iam.set_resource_policy(f"arn:aws:s3:::{BUCKET}", policy)
+        local.iam.add_role(_role(ROLE))
+        personalize, s3 = local.client("personalize"), local.client("s3")
+        training = local.emulator.training
+        first = local.emulator.solution_versions["aws-user-personalization"]
+        solution = first.rsplit("/", 1)[0]
+        # Given user 1's top 10 from version 1, and a genre it rarely gets
+        before = _run(
+            local, "aws-user-personalization", "before", b'{"userId": "1", "numResults": 10}\n', numResults=10
+        )
+        assert before["status"] == "ACTIVE"
+        dataset = training.dataset
+        genres = dict(zip(dataset.item_ids, dataset.item_genres, strict=True))
+        seen = {item for user, item, _ in dataset.interactions if user == "1"}
+        liked = Counter(genre for item in seen for genre in genres[item].split("|"))
+        genre = min(GENRES, key=lambda g: (liked[g], g))  # the genre user 1 cares least for
+        chosen = [item for item, g in genres.items() if genre in g.split("|")]
+        share_before = _genre_share(local, "before", genre)
+        # When user 1 is imported as loving half of that genre's items (INCREMENTAL) and the solution retrains
+        loved = [item for item in chosen if item not in seen][: len(chosen) // 2]
+        csv = "USER_ID,ITEM_ID,TIMESTAMP\n" + "".join(
+            f"1,{item},{1_800_000_000 + n}\n" for n, item in enumerate(loved)
+        )
+        s3.put_object(Bucket=BUCKET, Key="in/interactions.csv", Body=csv.encode())
+        imported = personalize.create_dataset_import_job(
+            jobName="more-horror",
+            datasetArn=training.interactions_dataset,
+            dataSource={"dataLocation": f"s3://{BUCKET}/in/interactions.csv"},
+            roleArn=ROLE,
+            importMode="INCREMENTAL",
+        )["datasetImportJobArn"]
+        job = _wait(
+            lambda: personalize.describe_dataset_import_job(datasetImportJobArn=imported)["datasetImportJob"]
+        )
+        assert job["status"] == "ACTIVE", job.get("failureReason")
+        assert len(training.dataset.interactions) == len(dataset.interactions) + len(loved)
+        second = personalize.create_solution_version(solutionArn=solution, trainingMode="FULL")[
+            "solutionVersionArn"
+        ]
+        with pytest.raises(personalize.exceptions.ResourceInUseException):  # one training at a time
+            personalize.create_solution_version(solutionArn=solution)
+        trained = _wait(
+            lambda: personalize.describe_solution_version(solutionVersionArn=second)["solutionVersion"]
+        )
+        assert (second, trained["status"]) == (f"{solution}/2", "ACTIVE")
+        # Then the solution's newest ACTIVE version is the new one, and its top 10 moved to that genre
+        assert PersonalizeBatchJobs(personalize).solution_versions(solution).newest_active == second
+        after = _run(local, "aws-user-personalization", "after", b'{"userId": "1"}\n', numResults=10)
+        assert after["status"] == "ACTIVE"
+        # _run names version 1; run the same input on version 2
+        s3.put_object(Bucket=BUCKET, Key="in/after2/input.json", Body=b'{"userId": "1"}\n')
+        arn = personalize.create_batch_inference_job(
+            jobName="after2",
+            solutionVersionArn=second,
+            numResults=10,
+            jobInput={"s3DataSource": {"path": f"s3://{BUCKET}/in/after2/input.json"}},
+            jobOutput={"s3DataDestination": {"path": f"s3://{BUCKET}/out/after2/"}},
+            roleArn=ROLE,
+        )["batchInferenceJobArn"]
+        assert (
+            _wait(
+                lambda: personalize.describe_batch_inference_job(batchInferenceJobArn=arn)[
+                    "batchInferenceJob"
+                ]
+            )["status"]
+            == "ACTIVE"
+        )
+        share_old_model, share_new_model = (
+            _genre_share(local, "after", genre),
+            _genre_share(local, "after2", genre),
+        )
+        print(f"user 1's top 10 in {genre}: version 1 {share_before:.0%} -> version 2 {share_new_model:.0%}")
+        assert share_old_model == share_before <= 0.2  # version 1 is unchanged by the import
+        assert share_new_model >= 0.8
+        # And a file without a TIMESTAMP column fails its import with the reason
+        s3.put_object(Bucket=BUCKET, Key="in/bad.csv", Body=b"USER_ID,ITEM_ID\n1,100\n")
+        bad = personalize.create_dataset_import_job(
+            jobName="bad",
+            datasetArn=training.interactions_dataset,
+            dataSource={"dataLocation": f"s3://{BUCKET}/in/bad.csv"},
+            roleArn=ROLE,
+        )["datasetImportJobArn"]
+        failed = _wait(
+            lambda: personalize.describe_dataset_import_job(datasetImportJobArn=bad)["datasetImportJob"]
+        )
+        assert (failed["status"], failed["failureReason"]) == (
+            "CREATE FAILED",
+            "The header has no TIMESTAMP column (found: USER_ID, ITEM_ID)",
+        )
+    finally:
+        local.stop()

@@ -251,3 +251,27 @@ def test_two_quick_uploads_to_one_key_each_validate_their_own_version(
         staged.append(cloud.read(f"staged/home/{name}/users.jsonl"))
     # Then each job read the version its event names, not the newest
     assert staged == [b'{"userId":"first"}\n', b'{"userId":"second"}\n']
+
+
+def test_a_schedule_tick_submits_the_standing_input_once_per_scheduled_time(
+    cloud: Cloud, personalize, invoke, monkeypatch, tmp_path
+) -> None:
+    from tests.conftest import shipped_routes_with
+
+    routes = shipped_routes_with(
+        tmp_path, "home", schedule="rate(7 days)", standingInput="input/home/all-users.jsonl"
+    )
+    monkeypatch.setenv("ROUTES_FILE", str(routes))
+    _, stubber = personalize
+    cloud.put("input/home/all-users.jsonl", b'{"userId": "1"}\n')
+    tick = {"scheduledRun": {"route": "home", "bucket": BUCKET, "scheduledTime": "2026-12-07T05:00:00Z"}}
+    stubber.add_response(
+        "create_batch_inference_job",
+        {"batchInferenceJobArn": "arn:aws:personalize:us-east-1:123456789012:batch-inference-job/x"},
+    )
+    first = invoke("submit", tick)
+    again = invoke("submit", tick)  # delivered twice: no second CreateBatchInferenceJob (the stub has one)
+    assert first == again and first["status"] == "CREATE PENDING"
+    assert first["jobName"].startswith("home-all-users-20261207T0500-")
+    stubber.assert_no_pending_responses()
+    assert cloud.job(first["jobName"])["sourceKey"]["S"] == "input/home/all-users.jsonl"

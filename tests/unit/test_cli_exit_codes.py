@@ -93,3 +93,23 @@ def test_the_table_is_in_the_help() -> None:
 
     help_text = _parser().format_help()
     assert all(f"  {code}  {meaning}" in help_text for code, meaning in EXIT_CODES.items())
+
+
+def test_the_shipped_routes_check_offline_without_any_variable_set(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a user's shell has none of the template's variables: placeholders stand in for them, a solution's
+    # for ${..._SOLUTION_ARN} (a solutionArn route) and a version's for the others
+    import os
+
+    for name in [name for name in os.environ if name.endswith("_ARN") or name.endswith("_NAME")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("USER_DIRECTORY_TABLE", raising=False)
+    code, err = _run(capsys, "validate", files["good"], "--route", "weekly-email")
+    assert (code, err) == (0, "")
+
+
+def test_local_tick_needs_a_scheduled_route(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "local", "tick", "home")
+    assert code == 2  # usage or configuration
+    assert "route home has no schedule and standingInput in the routes file" in err

@@ -41,6 +41,7 @@ def _client() -> object:
     ("code", "status", "raised"),
     [
         ("LimitExceededException", 400, PersonalizeLimitExceeded),
+        ("ResourceInUseException", 400, PersonalizeLimitExceeded),  # not ready yet: wait, as seed 004 does
         ("ThrottlingException", 400, PersonalizeUnavailable),
         ("TooManyRequestsException", 429, PersonalizeUnavailable),
         ("InternalServerError", 500, PersonalizeUnavailable),
@@ -69,3 +70,29 @@ def test_no_answer_at_all_is_not_now() -> None:
     client.meta.events.register("before-send.personalize.CreateBatchInferenceJob", timeout)  # type: ignore[attr-defined]
     with pytest.raises(PersonalizeUnavailable, match="ConnectTimeoutError"):
         PersonalizeBatchJobs(client).create(JobKind.USER_PERSONALIZATION, REQUEST)
+
+
+def test_the_newest_active_version_is_found_across_every_page() -> None:
+    from datetime import datetime
+
+    client = _client()
+    solution = "arn:aws:personalize:us-east-1:123456789012:solution/home"
+
+    def version(name: str, status: str, day: int) -> dict[str, object]:
+        when = datetime(2026, 11, day)
+        return {"solutionVersionArn": f"{solution}/{name}", "status": status, "creationDateTime": when}
+
+    with Stubber(client) as stubber:
+        first_page = {
+            "solutionVersions": [version("v9", "CREATE IN_PROGRESS", 30), version("v8", "CREATE FAILED", 29)]
+        }
+        stubber.add_response(
+            "list_solution_versions", {**first_page, "nextToken": "2"}, {"solutionArn": solution}
+        )
+        second_page = {"solutionVersions": [version("v7", "ACTIVE", 28), version("v6", "ACTIVE", 21)]}
+        stubber.add_response(
+            "list_solution_versions", second_page, {"solutionArn": solution, "nextToken": "2"}
+        )
+        found = PersonalizeBatchJobs(client).solution_versions(solution)
+    assert found.newest_active == f"{solution}/v7"
+    assert found.statuses == {"CREATE IN_PROGRESS": 1, "CREATE FAILED": 1, "ACTIVE": 2}

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from pydantic import BaseModel, Field
 
 from batchrecs.aws.directory import DirectoryAddressBook
 from batchrecs.aws.dynamodb_batches import SignedBatchWriter
@@ -19,11 +20,13 @@ from batchrecs.aws.jobs_table import DynamoDBJobStore
 from batchrecs.aws.personalize import PersonalizeBatchJobs
 from batchrecs.aws.preference_ledger import DynamoDBPreferenceLedger
 from batchrecs.aws.s3 import S3Objects
+from batchrecs.aws.scheduler import EventBridgeSchedules
 from batchrecs.aws.ses import SesContactLists
 from batchrecs.aws.sqs import SqsChunkQueue
 from batchrecs.errors import BatchrecsError
 from batchrecs.export.planner import ExportPlanner
 from batchrecs.export.worker import ChunkExporter
+from batchrecs.monitor import schedules
 from batchrecs.monitor.service import Monitor
 from batchrecs.ports import Destination
 from batchrecs.routes.config import Route, load_routes
@@ -94,11 +97,19 @@ def _ses_contacts(jobs_table: str, preference_ledger: str | None = None) -> Call
 
 
 def build_monitor(settings: MonitorSettings, personalize_client: Any = None) -> Monitor:
+    routes = load_routes(settings.routes_file)  # a bad routes file fails at startup
+    group = EventBridgeSchedules(
+        settings.schedule_group_name,
+        settings.submit_function_arn,
+        settings.scheduler_role_arn,
+        settings.failed_events_queue_arn,
+    )
     return Monitor(
         jobs=DynamoDBJobStore(settings.jobs_table_name),
         personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
-        routes=load_routes(settings.routes_file),  # a bad routes file fails at startup
+        routes=routes,
+        sync_schedules=lambda: schedules.sync(group, routes, settings.data_bucket_name),
         destination_for=destinations(  # the one destination with a step after its chunks
             ses=_ses_contacts(settings.jobs_table_name, settings.preference_ledger_table_name)
         ),
@@ -164,6 +175,15 @@ def planner() -> ExportPlanner:
 @cache
 def chunk_exporter() -> ChunkExporter:
     return build_chunk_exporter(ExportWorkerSettings())  # type: ignore[call-arg]
+
+
+class ScheduledRun(BaseModel):
+    """What a route's schedule sends the submit function: the route, the bucket of its standing input,
+    and the time the run was scheduled for (EventBridge Scheduler's ``<aws.scheduler.scheduled-time>``)."""
+
+    route: str = Field(min_length=1)
+    bucket: str = Field(min_length=3)
+    scheduledTime: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 
 def upload_from_event(event: S3EventNotificationEventBridgeModel) -> Upload:

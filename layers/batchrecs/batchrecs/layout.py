@@ -1,6 +1,7 @@
 """The data bucket's layout: every key batchrecs reads or writes is built here.
 
     input/<route>/<file>                          uploads (never changed)
+    datasets/...                                  interactions for routes' refresh imports (Personalize reads)
     staged/<route>/<job>/<stem>.jsonl             the canonical JSON Lines a job reads
     output/<route>/<job>/<stem>.jsonl.out         Personalize's output
     rejected/<route>/<job>/<file>.report.json     why an upload was rejected (one per upload)
@@ -28,7 +29,8 @@ REJECTED = "rejected/"
 REPORTS = "reports/"
 EXPORTS = "exports/"
 SES_IMPORTS = "ses-imports/"
-PREFIXES = (INPUT, STAGED, OUTPUT, REJECTED, REPORTS, EXPORTS, SES_IMPORTS)
+DATASETS = "datasets/"
+PREFIXES = (INPUT, STAGED, OUTPUT, REJECTED, REPORTS, EXPORTS, SES_IMPORTS, DATASETS)
 
 OUT_SUFFIX = ".out"
 UNROUTED = "_unrouted"  # rejected files directly under input/ (no route folder)

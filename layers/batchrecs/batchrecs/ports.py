@@ -4,6 +4,7 @@ tests implement them with recording fakes."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the ports name domain types but import none at run time: nothing here runs back up
@@ -107,6 +108,15 @@ class ObjectStore(Protocol):
     def writer(self, bucket: str, key: str, content_type: str) -> ObjectWriter: ...
 
 
+@dataclass(frozen=True)
+class SolutionVersions:
+    """A solution's versions as the service lists them: the newest ACTIVE one (None: none is) and how
+    many versions are in each status."""
+
+    newest_active: str | None
+    statuses: Mapping[str, int]
+
+
 class PersonalizeJobs(Protocol):
     def create(self, kind: JobKind, request: Mapping[str, Any]) -> str:
         """Start a batch inference or segment job; return its ARN.
@@ -118,6 +128,25 @@ class PersonalizeJobs(Protocol):
 
     def describe(self, kind: JobKind, job_arn: str) -> tuple[str, str | None]:
         """The job's status and failure reason."""
+        ...
+
+    def solution_versions(self, solution_arn: str) -> SolutionVersions:
+        """The solution's versions (all pages). Raises ``PersonalizeRejected`` for a solution that does
+        not exist, ``PersonalizeUnavailable`` when the service does not answer."""
+        ...
+
+    def start_data_import(
+        self, name: str, dataset_arn: str, data_location: str, role_arn: str, mode: str
+    ) -> str:
+        """Start a dataset import job named ``name`` (or find the one already started); its ARN."""
+        ...
+
+    def start_training(self, solution_arn: str, mode: str, name: str) -> str:
+        """Start training a solution version named ``name`` (or find the one already started); its ARN."""
+        ...
+
+    def step_status(self, arn: str) -> tuple[str, str | None]:
+        """A dataset import job's or a solution version's status and failure reason."""
         ...
 
 

@@ -24,6 +24,12 @@ class SubmitSettings(_Settings):
 
 class MonitorSettings(_Settings):
     preference_ledger_table_name: str = Field(min_length=1)  # opt-outs to put back after SES imports
+    # routes' schedules: the group the monitor keeps in step, and what each schedule invokes
+    schedule_group_name: str = Field(min_length=1)
+    scheduler_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    submit_function_arn: str = Field(min_length=1)
+    failed_events_queue_arn: str = Field(min_length=1)
+    data_bucket_name: str = Field(min_length=3)
 
 
 class PreferenceLedgerSettings(BaseSettings):

@@ -109,13 +109,20 @@ class Authorizer:
     # ------------------------------------------------------------------ calls by AWS services
 
     def check_service(
-        self, service: str, role_arn: str | None, requests: Iterable[Request], source: Mapping[str, str]
+        self,
+        service: str,
+        role_arn: str | None,
+        requests: Iterable[Request],
+        source: Mapping[str, str],
+        as_role_only: bool = False,
     ) -> Denial | None:
         """May ``service`` (acting for ``source``: aws:SourceArn/aws:SourceAccount) make ``requests``?
 
         With ``role_arn`` the service first assumes that role (its trust policy decides), and each request
         needs the role's permission and the resource policy's (the way Personalize's guide requires both);
         without, the resource policy alone decides (a service principal writing to a queue or topic).
+        ``as_role_only``: the service calls as the role's session, which the role's policies (and any
+        resource policy, as for any caller of the account) decide (EventBridge Scheduler's targets).
         """
         principal = Principal(service=service, account=self.account)
         role = self._roles.get(role_arn or "") if role_arn else None
@@ -132,6 +139,11 @@ class Authorizer:
         for request in requests:
             request = Request(request.action, request.resource, {**request.context, **source})
             self._record(service, request.action)
+            if as_role_only and role is not None:
+                decision = self._decide(request, Principal(arn=role.arn, account=self.account), role.policies)
+                if decision is not Decision.ALLOW:
+                    return self._deny(Denial(f"{service} (as {role.name})", request, _because(decision)))
+                continue
             resource_policy = self.resource_policy(request.resource)
             if resource_policy is None or _safe(resource_policy, request, principal) is not Decision.ALLOW:
                 return self._deny(

@@ -182,8 +182,15 @@ def _events(http: HttpRequest) -> list[Authz]:
 _PERSONALIZE_JOBS = {
     "CreateBatchInferenceJob": "batch-inference-job",
     "CreateBatchSegmentJob": "batch-segment-job",
+    "CreateDatasetImportJob": "dataset-import-job",
 }
-_PERSONALIZE_ARNS = ("batchInferenceJobArn", "batchSegmentJobArn", "solutionVersionArn", "solutionArn")
+_PERSONALIZE_ARNS = (
+    "batchInferenceJobArn",
+    "batchSegmentJobArn",
+    "datasetImportJobArn",
+    "solutionVersionArn",
+    "solutionArn",
+)
 
 
 def _personalize(http: HttpRequest) -> list[Authz]:
@@ -238,10 +245,15 @@ def _ses(http: HttpRequest) -> list[Authz]:
     raise NotModelled(f"SES {http.method} {http.path}")
 
 
-@lru_cache(maxsize=1)
 def _sesv2_routes() -> list[tuple[str, re.Pattern[str], str]]:
-    """(method, path pattern, operation) from botocore's SES v2 model, longest literal paths first."""
-    model = botocore.session.get_session().get_service_model("sesv2")
+    return _rest_routes("sesv2")
+
+
+@lru_cache(maxsize=4)
+def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], str]]:
+    """(method, path pattern, operation) from botocore's model of a REST-JSON service, longest literal
+    paths first."""
+    model = botocore.session.get_session().get_service_model(service)
     routes = []
     for name in model.operation_names:
         http = model.operation_model(name).http
@@ -250,6 +262,31 @@ def _sesv2_routes() -> list[tuple[str, re.Pattern[str], str]]:
         routes.append((http["method"], re.compile(regex), name))
     routes.sort(key=lambda route: route[1].pattern.count("(?P"))
     return routes
+
+
+def _scheduler(http: HttpRequest) -> list[Authz]:
+    """EventBridge Scheduler: a schedule's actions on ``schedule/<group>/<name>`` (the group from the
+    body or the ``groupName`` query, "default" without one), creating or updating one also passes its
+    target's role to scheduler.amazonaws.com; ListSchedules has no resource type."""
+    for method, pattern, operation in _rest_routes("scheduler"):
+        match = pattern.fullmatch(http.path)
+        if method != http.method or not match:
+            continue
+        action, name = f"scheduler:{operation}", match.groupdict().get("Name")
+        if operation.endswith("ScheduleGroup") and name:
+            return [(action, f"arn:aws:scheduler:{http.region}:{http.account}:schedule-group/{name}", {})]
+        if not name:
+            return [(action, "*", {})]
+        body = http.json() if http.body else {}
+        group = body.get("GroupName") or (http.query.get("groupName") or ["default"])[0]
+        needs: list[Authz] = [
+            (action, f"arn:aws:scheduler:{http.region}:{http.account}:schedule/{group}/{name}", {})
+        ]
+        role = (body.get("Target") or {}).get("RoleArn")
+        if role:
+            needs.append(("iam:PassRole", role, {"iam:PassedToService": "scheduler.amazonaws.com"}))
+        return needs
+    raise NotModelled(f"Scheduler {http.method} {http.path}")
 
 
 def _sts(http: HttpRequest) -> list[Authz]:
@@ -264,5 +301,6 @@ _SERVICES = {
     "personalize": _personalize,
     "sns": _sns,
     "ses": _ses,
+    "scheduler": _scheduler,
     "sts": _sts,
 }

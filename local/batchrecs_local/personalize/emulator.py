@@ -20,6 +20,7 @@ from typing import Any
 from batchrecs_local.iam import Authorizer
 from batchrecs_local.iam.policy import Request
 from batchrecs_local.personalize.recommender import Recommender
+from batchrecs_local.personalize.training import ApiError, Training, required
 
 TARGET_PREFIX = "AmazonPersonalize."
 PENDING = "CREATE PENDING"
@@ -47,13 +48,6 @@ KIND_RECIPES = {
     "item-affinity": "aws-item-affinity",
     "item-attribute-affinity": "aws-item-attribute-affinity",
 }
-
-
-class ApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -134,7 +128,6 @@ class PersonalizeEmulator:
         authorizer: Authorizer | None = None,
     ) -> None:
         self._iam = authorizer  # the job reads and writes S3 only as its role and the bucket policy allow
-        self._recommender = recommender
         self._s3_client = s3_client
         self._region = region
         self._account = account
@@ -143,11 +136,19 @@ class PersonalizeEmulator:
         self._lock = threading.Lock()
         self._jobs: dict[str, EmulatedJob] = {}
         self._stopping = threading.Event()
-        self.solution_versions = {recipe: self.solution_version_arn(recipe) for recipe in RECIPES}
-
-    def solution_version_arn(self, recipe: str) -> str:
-        name = recipe.removeprefix("aws-")
-        return f"arn:aws:personalize:{self._region}:{self._account}:solution/local-{name}/1"
+        # one solution per recipe, each with a first version trained on the local dataset; retraining
+        # and dataset imports are in ``training``
+        self.training = Training(
+            recommender,
+            list(RECIPES),
+            s3_client,
+            region,
+            account,
+            lambda: (self._timings.pending, self._timings.running),
+            authorizer,
+            self._stopping,
+        )
+        self.solution_versions = {recipe: self.training.solution_arn(recipe) + "/1" for recipe in RECIPES}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -159,7 +160,9 @@ class PersonalizeEmulator:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-            handler = getattr(self, f"_{_snake(action)}", None)
+            handler = getattr(self, f"_{_snake(action)}", None) or getattr(
+                self.training, _snake(action), None
+            )
             if handler is None:
                 raise ApiError("UnknownOperationException", f"{action} is not emulated locally")
             status, payload = "200 OK", handler(body)
@@ -198,22 +201,27 @@ class PersonalizeEmulator:
         return {"batchSegmentJobs": self._list("segment", body)}
 
     def _create(self, kind: str, body: dict[str, Any]) -> EmulatedJob:
-        name = _required(body, "jobName")
+        name = required(body, "jobName")
         if not JOB_NAME.match(name) or len(name) > 63:
             raise ApiError("InvalidInputException", f"jobName {name!r} does not match {JOB_NAME.pattern}")
-        solution = _required(body, "solutionVersionArn")
-        input_path = _required(
+        solution = required(body, "solutionVersionArn")
+        input_path = required(
             body.get("jobInput", {}).get("s3DataSource", {}), "path", "jobInput.s3DataSource.path"
         )
-        output_path = _required(
+        output_path = required(
             body.get("jobOutput", {}).get("s3DataDestination", {}), "path", "jobOutput.s3DataDestination.path"
         )
-        role = _required(body, "roleArn")
-        recipe = next((r for r, arn in self.solution_versions.items() if arn == solution), None)
-        if recipe is None:
+        role = required(body, "roleArn")
+        version = self.training.version(solution)
+        if version is None:
             raise ApiError(
                 "ResourceNotFoundException", f"Could not find solution version with ARN {solution}"
             )
+        if version.status != ACTIVE:
+            raise ApiError(
+                "ResourceInUseException", f"Solution version {solution} is {version.status}, not ACTIVE"
+            )
+        recipe = version.recipe
         if RECIPES[recipe][0] != kind:
             job_type = "batch segment jobs" if kind == "segment" else "batch inference jobs"
             raise ApiError("InvalidInputException", f"The recipe {recipe} does not support {job_type}")
@@ -344,7 +352,10 @@ class PersonalizeEmulator:
         return out
 
     def _serve(self, job: EmulatedJob, query: dict[str, Any]) -> dict[str, Any]:
-        model = self._recommender
+        version = self.training.version(job.solution_version_arn)
+        if version is None or version.recommender is None:
+            raise ApiError("CREATE FAILED", f"solution version {job.solution_version_arn} has no model")
+        model = version.recommender  # the version the job named
         count = job.num_results or DEFAULT_RESULTS[job.kind]
         recipe = job.recipe
         if recipe == "aws-user-personalization":
@@ -377,13 +388,6 @@ class PersonalizeEmulator:
 
 def _line(query: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
     return {"input": query, "output": output, "error": None}
-
-
-def _required(body: dict[str, Any], name: str, label: str | None = None) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise ApiError("InvalidInputException", f"{label or name} is required")
-    return value
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -65,6 +66,34 @@ class Dataset:
             ],
             interactions=interactions,
         )
+
+    def with_interactions(self, rows: list[tuple[str, str, int]], replace: bool) -> Dataset:
+        """The dataset after an import: ``rows`` instead of the interactions (FULL) or added to them
+        (INCREMENTAL). New users and items join the dataset (a new item's genre is unknown)."""
+        interactions = list(rows) if replace else [*self.interactions, *rows]
+        users = list(dict.fromkeys([*self.user_ids, *(user for user, _, _ in rows)]))
+        known = set(self.item_ids)
+        new_items = list(dict.fromkeys(item for _, item, _ in rows if item not in known))
+        return Dataset(
+            user_ids=users,
+            item_ids=[*self.item_ids, *new_items],
+            item_genres=[*self.item_genres, *("Unknown" for _ in new_items)],
+            interactions=interactions,
+        )
+
+    def new_taste(self, user: str) -> tuple[str, list[str]]:
+        """For showing a retrain: the genre ``user`` cares least for, and half of its items the user has
+        not seen (interactions with them make the user love the genre)."""
+        genres = dict(zip(self.item_ids, self.item_genres, strict=True))
+        seen = {item for who, item, _ in self.interactions if who == user}
+        liked = Counter(genre for item in seen for genre in genres[item].split("|"))
+        genre = min(GENRES, key=lambda g: (liked[g], g))
+        unseen = [item for item, g in genres.items() if genre in g.split("|") and item not in seen]
+        return genre, unseen[: len(unseen) // 2]
+
+    def genre_share(self, items: list[str], genre: str) -> float:
+        genres = dict(zip(self.item_ids, self.item_genres, strict=True))
+        return sum(genre in genres.get(item, "").split("|") for item in items) / max(1, len(items))
 
     def interactions_csv(self) -> str:
         out = io.StringIO()

@@ -74,6 +74,7 @@ def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         throttles=counts["throttles"],
         linesSuperseded=counts["linesSuperseded"],
         recordsRemoved=counts["recordsRemoved"],
+        solutionVersionArn=job.solutionVersionArn,
         failureReason=failure,
         usersWithoutAddress=counts.get("usersWithoutAddress"),
         contacts=counts.get("contacts"),

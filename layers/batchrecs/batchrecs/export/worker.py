@@ -108,7 +108,7 @@ class ChunkExporter:
         elif message.remove:
             counts = self._remove(message, route)
         else:
-            counts = self._export(message, route)
+            counts = self._export(message, route, job.solutionVersionArn)
         updated = self._jobs.record_chunk(job.jobName, message.chunkId, counts.to_json())
         if updated is None:
             return None  # another delivery of this chunk was counted first
@@ -124,7 +124,7 @@ class ChunkExporter:
         self._finish_if_complete(updated)
         return counts
 
-    def _export(self, message: ChunkMessage, route: Route) -> ChunkCounts:
+    def _export(self, message: ChunkMessage, route: Route, solution_version: str | None) -> ChunkCounts:
         counts = ChunkCounts()
         errors = LineReport(self._objects, message.bucket, report_key(message, "errors"))
 
@@ -139,6 +139,7 @@ class ChunkExporter:
             lines=self._lines(message, route, counts, fail),
             counts=counts,
             fail=fail,
+            solution_version=solution_version,
         )
         try:
             self.destination_for(route).write_chunk(work)

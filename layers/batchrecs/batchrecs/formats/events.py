@@ -25,6 +25,7 @@ class JobStateChange(BaseModel):
     status: str
     outputPath: str | None = None
     failureReason: str | None = None
+    solutionVersionArn: str | None = None  # the model the job runs (once submitted)
 
 
 class ExportCompleted(BaseModel):
@@ -45,6 +46,7 @@ class ExportCompleted(BaseModel):
     errorsReport: str | None = None
     throttles: int = 0  # BatchWriteItem calls the table throttled (their items were retried until stored)
     failureReason: str | None = None
+    solutionVersionArn: str | None = None  # the model that made these recommendations
     usersWithoutAddress: int | None = None  # SES routes: users with no e-mail address (not failures)
     contacts: dict[str, int] | None = None  # SES routes: the contact import's counts
 

@@ -14,7 +14,7 @@ from batchrecs.errors import (
     PersonalizeUnavailable,
 )
 from batchrecs.formats.events import JOB_STATE_CHANGE
-from batchrecs.jobs.model import CREATE_FAILED, CREATE_PENDING, QUEUED, Job
+from batchrecs.jobs.model import CREATE_FAILED, CREATE_PENDING, QUEUED, REJECTED, Job
 from batchrecs.jobs.naming import job_arn
 from batchrecs.ports import EventPublisher, JobStore, PersonalizeJobs
 from batchrecs.routes.config import JobKind
@@ -25,12 +25,24 @@ logger = Logger(child=True)
 def start_job(job: Job, personalize: PersonalizeJobs, now: str) -> Job:
     """Create the job from its stored request: CREATE PENDING; QUEUED when Personalize says "not now"
     (the 5-job limit, throttling, a 5xx or no answer: the monitor submits it again); or CREATE FAILED
-    when it says no."""
+    when it says no. A request naming a solution (a ``solutionArn`` route) gets the solution's newest
+    ACTIVE version now; with none, the job is REJECTED (nothing to run: a retry would not help)."""
     if job.kind is None or job.request is None:
         raise ValueError(f"job {job.jobName} has no request to submit")
     kind = JobKind(job.kind)
     request = json.loads(job.request)
+    solution = request.pop("solutionArn", None)
     try:
+        if solution is not None:
+            versions = personalize.solution_versions(solution)
+            if versions.newest_active is None:
+                found = ", ".join(f"{count} {status}" for status, count in sorted(versions.statuses.items()))
+                reason = (
+                    f"solution {solution} has no ACTIVE solution version ({found or 'no versions'}): "
+                    "train one, or pin the route to a solutionVersionArn"
+                )
+                return job.moved_to(REJECTED, now, failureReason=reason)
+            request["solutionVersionArn"] = versions.newest_active
         arn = personalize.create(kind, request)
     except (PersonalizeLimitExceeded, PersonalizeUnavailable) as exc:
         logger.warning("job waits for Personalize", extra={"job_name": job.jobName, "reason": str(exc)})
@@ -38,8 +50,17 @@ def start_job(job: Job, personalize: PersonalizeJobs, now: str) -> Job:
     except PersonalizeJobExists:
         arn = job_arn(request["solutionVersionArn"], job.jobName, kind.is_segment)
     except PersonalizeRejected as exc:
+        if solution is not None and "solutionVersionArn" not in request:  # the solution itself: no such
+            return job.moved_to(REJECTED, now, failureReason=f"solution {solution}: {exc}")
         return job.moved_to(CREATE_FAILED, now, failureReason=str(exc))
-    return job.moved_to(CREATE_PENDING, now, jobArn=arn)
+    version = request["solutionVersionArn"]
+    return job.moved_to(
+        CREATE_PENDING,
+        now,
+        jobArn=arn,
+        solutionVersionArn=version,
+        request=json.dumps(request, sort_keys=True),
+    )
 
 
 def record_change(job: Job, previous_status: str, jobs: JobStore, events: EventPublisher) -> bool:

@@ -3,6 +3,7 @@
     RECEIVED -> REJECTED                                   (input invalid, nothing submitted)
     RECEIVED -> QUEUED -> CREATE PENDING                   (Personalize limit reached; monitor retries)
     RECEIVED -> CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE | CREATE FAILED
+    RECEIVED -> DATA IMPORTING -> TRAINING -> CREATE PENDING ...   (a route's refresh: see jobs.refresh)
     ACTIVE -> EXPORTING -> EXPORTED | EXPORT_FAILED        (EXPORT_FAILED may be retried)
     ACTIVE -> EXPORTING -> IMPORTING -> EXPORTED | EXPORT_FAILED   (SES routes: contact import jobs)
 
@@ -28,12 +29,16 @@ EXPORTING = "EXPORTING"
 EXPORTED = "EXPORTED"
 EXPORT_FAILED = "EXPORT_FAILED"
 IMPORTING = "IMPORTING"
+DATA_IMPORTING = "DATA IMPORTING"  # a refresh step: the route's dataset import job runs
+TRAINING = "TRAINING"  # a refresh step: a new solution version trains
+REFRESH_STEPS = (DATA_IMPORTING, TRAINING)
 
 _NOT_IN_PERSONALIZE = {
-    RECEIVED, REJECTED, QUEUED, ACTIVE, CREATE_FAILED, EXPORTING, EXPORTED, EXPORT_FAILED, IMPORTING
+    RECEIVED, REJECTED, QUEUED, ACTIVE, CREATE_FAILED, EXPORTING, EXPORTED, EXPORT_FAILED, IMPORTING,
+    *REFRESH_STEPS,
 }  # fmt: skip
 
-Inflight = Literal["QUEUED", "RUNNING", "IMPORTING", "WAITING"]
+Inflight = Literal["QUEUED", "RUNNING", "IMPORTING", "WAITING", "REFRESHING"]
 # Statuses where a job waits for one of batchrecs' own functions (submit, planner, workers): the monitor
 # only watches them, and reports a job that stays longer than this (it is stuck: see README).
 WAITING_BOUNDS = {RECEIVED: 60 * 60, ACTIVE: 60 * 60, EXPORTING: 12 * 60 * 60}  # seconds
@@ -46,6 +51,8 @@ def inflight_of(status: str) -> Inflight | None:
         return "QUEUED"
     if status == IMPORTING:
         return "IMPORTING"
+    if status in REFRESH_STEPS:
+        return "REFRESHING"
     if status in WAITING_BOUNDS:
         return "WAITING"
     if status not in _NOT_IN_PERSONALIZE:
@@ -70,6 +77,9 @@ class Job(BaseModel):
     stagedPath: str | None = None
     outputPath: str | None = None
     jobArn: str | None = None
+    solutionVersionArn: str | None = None  # the model the job ran (a solutionArn route: its newest then)
+    refreshImportArn: str | None = None  # the refresh's dataset import job
+    refreshVersionArn: str | None = None  # the refresh's solution version (trained for this job)
     request: str | None = None
     validation: dict[str, int] | None = None
     reportKey: str | None = None
@@ -119,4 +129,5 @@ class Job(BaseModel):
             status=self.status,
             outputPath=self.outputPath,
             failureReason=self.failureReason,
+            solutionVersionArn=self.solutionVersionArn,
         )

@@ -37,6 +37,16 @@ def job_name(route: str, key: str, identity: str) -> str:
     return f"{base}-{digest}" if base else f"job-{digest}"
 
 
+def scheduled_job_name(route: str, key: str, scheduled_time: str) -> str:
+    """``<route>-<stem>-<YYYYMMDDTHHMM>-<digest>`` for a schedule's run of ``key`` at ``scheduled_time``
+    (ISO 8601): every delivery of one tick names the same job, two ticks two jobs."""
+    moment = re.sub(r"[^0-9T]", "", scheduled_time)[:13]  # 2026-12-07T06:00:00Z -> 20261207T0600
+    digest = hashlib.sha256(f"{key}\nscheduled {scheduled_time}".encode()).hexdigest()[:_DIGEST_LENGTH]
+    stem = _INVALID.sub("-", f"{route}-{file_stem(key)}").strip("-_")
+    room = MAX_JOB_NAME - _DIGEST_LENGTH - len(moment) - 2
+    return f"{stem[:room].rstrip('-_')}-{moment}-{digest}"
+
+
 def job_arn(solution_version_arn: str, job_name: str, segment: bool) -> str:
     """The ARN Personalize gives a job: same partition, region and account as the solution version."""
     partition, service, region, account = solution_version_arn.split(":")[1:5]

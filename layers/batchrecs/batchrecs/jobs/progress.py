@@ -59,6 +59,7 @@ class ChunkWork:
     lines: Iterator[tuple[int, OutLine | SegmentLine]]
     counts: ChunkCounts
     fail: Callable[[int, str], None]
+    solution_version: str | None = None  # the model the job ran: on every record
 
     @property
     def job_name(self) -> str:

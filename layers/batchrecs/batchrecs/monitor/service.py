@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
@@ -14,8 +14,10 @@ from batchrecs.clock import utc_now
 from batchrecs.errors import BatchrecsError, JobConflictError
 from batchrecs.export.progress import finish
 from batchrecs.formats.events import JOB_STUCK, JobStuck
+from batchrecs.jobs import refresh
 from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import ACTIVE, EXPORTING, IMPORTING, QUEUED, RECEIVED, WAITING_BOUNDS, Job
+from batchrecs.monitor.schedules import SyncResult
 from batchrecs.ports import Destination, EventPublisher, JobStore, PersonalizeJobs
 from batchrecs.routes.config import JobKind, Route, RoutesConfig
 
@@ -39,6 +41,7 @@ class MonitorSummary:
     submitted: int = 0
     still_queued: int = 0
     importing: int = 0
+    refreshing: int = 0  # jobs importing data or training before their batch job
     stuck: int = 0  # jobs reported stuck by this tick
     errors: list[str] = field(default_factory=list)
 
@@ -56,6 +59,7 @@ class Monitor:
         clock: Callable[[], str] = utc_now,
         routes: RoutesConfig | None = None,
         destination_for: Callable[[Route], Destination] | None = None,
+        sync_schedules: Callable[[], SyncResult] | None = None,
     ) -> None:
         self._jobs = jobs
         self._personalize = personalize
@@ -63,6 +67,7 @@ class Monitor:
         self._clock = clock
         self._routes = routes
         self._destination_for = destination_for
+        self._sync_schedules = sync_schedules  # routes' schedules made to match the routes file
         self._changed = 0
 
     def tick(self) -> MonitorSummary:
@@ -74,6 +79,18 @@ class Monitor:
         for job in list(self._jobs.inflight("RUNNING")):
             summary.polled += 1
             self._guarded(summary, job, self._poll)
+        if self._sync_schedules is not None:
+            try:
+                synced = self._sync_schedules()
+                if synced.created or synced.updated or synced.deleted:
+                    changes = {f"schedules_{name}": value for name, value in asdict(synced).items()}
+                    logger.info("route schedules synced", extra=changes)
+            except Exception as exc:  # noqa: BLE001 - the jobs' steps run all the same
+                logger.exception("route schedules not synced")
+                summary.errors.append(f"schedules: {type(exc).__name__}: {exc}")
+        for job in list(self._jobs.inflight("REFRESHING")):  # before QUEUED: a refreshed job may queue
+            summary.refreshing += 1
+            self._guarded(summary, job, self._refresh)
         queued = list(self._jobs.inflight("QUEUED"))
         for position, job in enumerate(queued):
             started = self._guarded(summary, job, self._submit)
@@ -124,6 +141,20 @@ class Monitor:
         if status != job.status:
             self._record(job, job.moved_to(status, self._clock(), failureReason=reason))
         return job
+
+    def _refresh(self, job: Job) -> Job:
+        """One step of a route's refresh (data import, training), then its batch job (``jobs.refresh``)."""
+        if self._routes is None:
+            raise BatchrecsError("a job is refreshing but the monitor has no routes")
+        route = self._routes.for_job(job.route, job.routeSnapshot)
+        if route.refresh is None:
+            raise BatchrecsError(f"job {job.jobName} is {job.status} but route {route.name} has no refresh")
+        moved = refresh.advance(job, route.refresh, self._personalize, self._clock())
+        if moved.status != job.status:
+            self._record(job, moved)
+        elif moved != job:
+            self._jobs.save(moved, expected_status=job.status)
+        return moved
 
     def _advance(self, job: Job) -> Job:
         """A job whose destination goes on after its chunks (SES imports): one step of it per tick."""

@@ -25,6 +25,7 @@ ROUTE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 SOLUTION_VERSION_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:solution/[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9]+$"
 )
+SOLUTION_ARN_PATTERN = r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:solution/[A-Za-z0-9][A-Za-z0-9_-]*$"
 FILTER_ARN_PATTERN = r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:filter/[A-Za-z0-9][A-Za-z0-9_-]*$"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -70,6 +71,42 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# EventBridge Scheduler's recurring expressions ("Schedule types on EventBridge Scheduler")
+SCHEDULE_PATTERN = r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$"
+TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
+DATASET_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:dataset/[A-Za-z0-9][A-Za-z0-9_-]*/[A-Z_]+$"
+)
+
+
+class DatasetImport(_Strict):
+    """A dataset import job before the batch job: ``dataKey`` (a file, or a folder ending in /) under
+    ``datasets/`` in the stack's bucket, read by Personalize with the stack's service role."""
+
+    datasetArn: Annotated[str, Field(pattern=DATASET_ARN_PATTERN)]
+    dataKey: Annotated[str, Field(pattern=r"^datasets/\S*$", max_length=1000)]
+    importMode: Literal["INCREMENTAL", "FULL"] = "INCREMENTAL"
+
+
+class Train(_Strict):
+    """A new solution version of the route's solution before the batch job (CreateSolutionVersion)."""
+
+    trainingMode: Literal["FULL", "UPDATE"] = "FULL"
+
+
+class Refresh(_Strict):
+    """What runs before each of the route's batch jobs: import fresh data, then train, or either."""
+
+    datasetImport: DatasetImport | None = None
+    train: Train | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Refresh:
+        if self.datasetImport is None and self.train is None:
+            raise ValueError("a refresh names datasetImport, train, or both")
+        return self
+
+
 class ItemExplorationConfig(_Strict):
     """User-Personalization exploration hyperparameters (sent to Personalize as strings)."""
 
@@ -87,13 +124,21 @@ class ItemExplorationConfig(_Strict):
 class Route(_Strict):
     name: Annotated[str, Field(pattern=ROUTE_NAME_PATTERN)]
     kind: JobKind
-    solutionVersionArn: Annotated[str, Field(pattern=SOLUTION_VERSION_ARN_PATTERN)]
+    # the model: one version, pinned; or a solution, whose newest ACTIVE version each job uses
+    solutionVersionArn: Annotated[str, Field(pattern=SOLUTION_VERSION_ARN_PATTERN)] | None = None
+    solutionArn: Annotated[str, Field(pattern=SOLUTION_ARN_PATTERN)] | None = None
     numResults: Annotated[int, Field(ge=1, le=500)] | None = None
     filterArn: Annotated[str, Field(pattern=FILTER_ARN_PATTERN)] | None = None
     itemExplorationConfig: ItemExplorationConfig | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
     # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
     maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
+    refresh: Refresh | None = None  # import fresh data and/or retrain before each batch job
+    # a job on a schedule (EventBridge Scheduler: cron(...), rate(...)), of the standing input key
+    schedule: Annotated[str, Field(pattern=SCHEDULE_PATTERN)] | None = None
+    # an IANA name, e.g. Europe/Paris (default UTC); the Scheduler checks the name itself
+    scheduleTimezone: Annotated[str, Field(pattern=TIMEZONE_PATTERN)] | None = None
+    standingInput: Annotated[str, Field(pattern=r"^input/[^/]+/\S*[^/]$", max_length=1024)] | None = None
     # each destination's settings live in its sinks/<type>/settings.py
     destination: Annotated[DynamoDBDestination | SesDestination, Field(discriminator="type")]
 
@@ -102,6 +147,33 @@ class Route(_Strict):
         """Each export removes what its route's previous export reached and it does not: records
         (DynamoDB, by the planner's removal chunks) or topic subscriptions (SES, in its import)."""
         return self.destination.replacePrevious
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Route:
+        if (self.solutionVersionArn is None) == (self.solutionArn is None):
+            raise ValueError(
+                "name the model with solutionVersionArn (one version, pinned) or solutionArn (its newest "
+                "ACTIVE version at each job), not both and not neither"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_with_its_input(self) -> Route:
+        if (self.schedule is None) != (self.standingInput is None):
+            raise ValueError("a schedule runs the route's standingInput: give both, or neither")
+        if self.standingInput is not None and not self.standingInput.startswith(f"input/{self.name}/"):
+            raise ValueError(f"standingInput must be a key under input/{self.name}/ (the route's prefix)")
+        if self.scheduleTimezone is not None and self.schedule is None:
+            raise ValueError("scheduleTimezone needs a schedule")
+        return self
+
+    @model_validator(mode="after")
+    def _training_needs_a_solution(self) -> Route:
+        if self.refresh is not None and self.refresh.train is not None and self.solutionArn is None:
+            raise ValueError(
+                "refresh.train makes a new version of the route's solution: name it with solutionArn"
+            )
+        return self
 
     @model_validator(mode="after")
     def _exploration_only_for_user_personalization(self) -> Route:

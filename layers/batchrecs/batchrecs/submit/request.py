@@ -10,9 +10,15 @@ from batchrecs.routes.config import Route
 def build_request(
     route: Route, job_name: str, input_uri: str, output_uri: str, role_arn: str
 ) -> dict[str, Any]:
+    # a solutionArn route's request names the solution; ``start_job`` puts its newest ACTIVE version in
+    model = (
+        {"solutionArn": route.solutionArn}
+        if route.solutionArn
+        else {"solutionVersionArn": route.solutionVersionArn}
+    )
     request: dict[str, Any] = {
         "jobName": job_name,
-        "solutionVersionArn": route.solutionVersionArn,
+        **model,
         "jobInput": {"s3DataSource": {"path": input_uri}},
         "jobOutput": {"s3DataDestination": {"path": output_uri}},
         "roleArn": role_arn,

@@ -13,9 +13,10 @@ from batchrecs import layout
 from batchrecs.clock import utc_now
 from batchrecs.errors import ObjectChangedError, UnknownRouteError
 from batchrecs.formats.input_lines import Problem
+from batchrecs.jobs import refresh
 from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import RECEIVED, REJECTED, Job, inflight_of
-from batchrecs.jobs.naming import file_stem, job_name
+from batchrecs.jobs.naming import file_stem, job_name, scheduled_job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
 from batchrecs.routes.config import Route, RoutesConfig, snapshot
 from batchrecs.submit.request import build_request
@@ -60,25 +61,44 @@ class Submitter:
         self._role_arn = role_arn
         self._clock = clock
 
-    def handle(self, upload: Upload) -> Job | None:
+    def handle_scheduled(self, route_name: str, scheduled_time: str, bucket: str) -> Job | None:
+        """A route's schedule fired for ``scheduled_time``: submit its standing input as an upload of it
+        would be (one job per scheduled time, however often the tick is delivered). A missing standing
+        input is a REJECTED job saying so; a route no longer scheduled is ignored (None)."""
+        route = self._routes.routes.get(route_name)
+        if route is None or route.standingInput is None:
+            logger.warning(
+                "schedule of a route without a standing input ignored", extra={"route": route_name}
+            )
+            return None
+        key, identity = route.standingInput, f"scheduled {scheduled_time}"
+        name = scheduled_job_name(route.name, key, scheduled_time)
+        found = next((info for info in self._objects.list_objects(bucket, key) if info.key == key), None)
+        if found is None:
+            job = self._claim(Upload(bucket, key, 0, identity), route.name, name)
+            if job.status != RECEIVED:
+                return job
+            reason = f"the standing input s3://{bucket}/{key} does not exist"
+            problem = Problem(0, "the route's standingInput", reason)
+            job = job.model_copy(update={"kind": route.kind.value, "routeSnapshot": snapshot(route)})
+            return self._reject(
+                job, layout.route_and_name(key)[1], {"fileProblem": problem.to_json()}, reason
+            )
+        return self.handle(Upload(bucket, key, found.size, identity, etag=found.etag), name)
+
+    def handle(self, upload: Upload, name_of_job: str | None = None) -> Job | None:
         """Validate and submit one upload; a redelivered event returns the job already recorded."""
         if not upload.key.startswith(layout.INPUT) or upload.key.endswith("/"):
             logger.warning("ignored object outside input/ or folder marker", extra={"key": upload.key})
             return None
         route_name, name = upload.route_and_name
-        now = self._clock()
-        received = Job(
-            jobName=job_name(route_name or "unrouted", upload.key, upload.identity),
-            route=route_name,
-            status=RECEIVED,
-            inflight=inflight_of(RECEIVED),  # watched: a submit that never ends is reported
-            sourceBucket=upload.bucket,
-            sourceKey=upload.key,
-            sourceIdentity=upload.identity,
-            createdAt=now,
-            updatedAt=now,
-        )
-        job = self._jobs.claim(received)
+        scheduled = self._routes.routes.get(route_name)
+        if name_of_job is None and scheduled is not None and scheduled.standingInput == upload.key:
+            # the standing input of a scheduled route is data for its schedule, not a trigger: writing a
+            # new one each week must not start (and retrain for) a job of its own
+            logger.info("standing input updated: its schedule runs it", extra={"key": upload.key})
+            return None
+        job = self._claim(upload, route_name, name_of_job)
         if job.status != RECEIVED:
             logger.info("upload already handled", extra={"job_name": job.jobName, "status": job.status})
             return job
@@ -93,6 +113,22 @@ class Submitter:
             report = too_large.report(source=f"s3://{upload.bucket}/{upload.key}", route=route.name)
             return self._reject(job, name, report, too_large.summary(), too_large)
         return self._validate_and_start(job, route, upload, name)
+
+    def _claim(self, upload: Upload, route_name: str, name_of_job: str | None) -> Job:
+        """The upload's job: recorded RECEIVED now, or as an earlier delivery left it."""
+        now = self._clock()
+        received = Job(
+            jobName=name_of_job or job_name(route_name or "unrouted", upload.key, upload.identity),
+            route=route_name,
+            status=RECEIVED,
+            inflight=inflight_of(RECEIVED),  # watched: a submit that never ends is reported
+            sourceBucket=upload.bucket,
+            sourceKey=upload.key,
+            sourceIdentity=upload.identity,
+            createdAt=now,
+            updatedAt=now,
+        )
+        return self._jobs.claim(received)
 
     def _validate_and_start(self, job: Job, route: Route, upload: Upload, name: str) -> Job:
         staged_key = layout.staged_key(route.name, job.jobName, file_stem(name))
@@ -139,7 +175,10 @@ class Submitter:
                 "reportKey": report_key,
             }
         )
-        started = start_job(prepared, self._personalize, self._clock())
+        if route.refresh is not None:  # fresh data and/or a new model first: the monitor runs the steps
+            started = prepared.moved_to(refresh.first_step(route.refresh), self._clock())
+        else:
+            started = start_job(prepared, self._personalize, self._clock())
         self._record(started)
         logger.info(
             "upload handled",

@@ -31,7 +31,9 @@ class DynamoDBRecords:
         route, counts = work.route, work.counts
         if not isinstance(route.destination, DynamoDBDestination):
             raise BatchrecsError(f"route {route.name} does not export to DynamoDB")
-        ctx = RecordContext.for_job(route.name, work.job_name, work.generated_at, route.destination.ttlDays)
+        ctx = RecordContext.for_job(
+            route.name, work.job_name, work.generated_at, route.destination.ttlDays, work.solution_version
+        )
         shared = ctx.encoded()
         by_attribute = route.kind is JobKind.ITEM_ATTRIBUTE_AFFINITY
         sink = self.sink_for(route)

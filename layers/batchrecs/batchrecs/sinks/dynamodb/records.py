@@ -26,20 +26,30 @@ class RecordContext:
     job_name: str
     generated_at: str
     expires_at: int
+    solution_version: str | None = None  # the model that made the records
 
     @classmethod
-    def for_job(cls, route: str, job_name: str, generated: datetime, ttl_days: int) -> RecordContext:
+    def for_job(
+        cls,
+        route: str,
+        job_name: str,
+        generated: datetime,
+        ttl_days: int,
+        solution_version: str | None = None,
+    ) -> RecordContext:
         expires = generated + timedelta(days=ttl_days)
-        return cls(route, job_name, iso(generated), int(expires.timestamp()))
+        return cls(route, job_name, iso(generated), int(expires.timestamp()), solution_version)
 
     def encoded(self) -> Encoded:
         """The context encoded once per export."""
+        model = {"solutionVersionArn": {"S": self.solution_version}} if self.solution_version else {}
         tail = orjson.dumps(
             {
                 "route": {"S": self.route},
                 "jobName": {"S": self.job_name},
                 "generatedAt": {"S": self.generated_at},
                 "expiresAt": {"N": str(self.expires_at)},
+                **model,
             }
         )[1:-1]
         return Encoded(self.route, orjson.dumps(self.route), tail)
@@ -48,7 +58,7 @@ class RecordContext:
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """``RecordContext`` as bytes: the route as a JSON string, and the attributes every record of
-    the export ends with (route, jobName, generatedAt, expiresAt)."""
+    the export ends with (route, jobName, generatedAt, expiresAt, solutionVersionArn)."""
 
     route: str
     route_json: bytes

@@ -56,6 +56,8 @@ class SesContacts:
         whole by a redelivered chunk); segments without a topic are unusable lines."""
         destination, message, counts = _ses(work.route), work.message, work.counts
         context = {"route": work.route.name, "jobName": work.job_name, "generatedAt": iso(work.generated_at)}
+        if work.solution_version:
+            context["solutionVersionArn"] = work.solution_version
         missing = LineReport(self._objects, message.bucket, report_key(message, "missing-addresses"))
         out = self._objects.writer(
             message.bucket, layout.staged_contacts_key(work.job_name, message.chunkId), "application/x-ndjson"
