@@ -54,6 +54,15 @@ def _drain(cloud: Cloud, invoke: Any, batch: int = 3) -> list[dict[str, Any]]:
     return responses
 
 
+def _active_event(name: str, route: str, kind: str) -> dict[str, Any]:
+    """The ACTIVE state-change event of job ``name``, its output under the route's output prefix."""
+    event = sample_event("job_state_change_active.json")
+    event["detail"].update(
+        jobName=name, route=route, kind=kind, outputPath=f"s3://batchrecs-data/output/{route}/{name}/"
+    )
+    return event
+
+
 def _plain_job(cloud: Cloud, name: str) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeDeserializer
 
@@ -232,14 +241,7 @@ def test_related_items_records_are_keyed_by_item(cloud: Cloud, personalize, invo
     cloud.put(
         f"output/related/{name}/items.jsonl.out", (FIXTURES / "seed002_related_items.out.jsonl").read_bytes()
     )
-    event = sample_event("job_state_change_active.json")
-    event["detail"].update(
-        jobName=name,
-        route="related",
-        kind="related-items",
-        outputPath=f"s3://batchrecs-data/output/related/{name}/",
-    )
-    invoke("export_planner", event)
+    invoke("export_planner", _active_event(name, "related", "related-items"))
     _drain(cloud, invoke)
     records = cloud.records()
     assert set(records) == {("105", "related"), ("106", "related"), ("441", "related")}
@@ -325,11 +327,7 @@ def _segment_job(cloud: Cloud, stubber: Any, invoke: Any, route: str, body: byte
 
 def _export_active(cloud: Cloud, invoke: Any, name: str, route: str, kind: str, out: bytes) -> None:
     cloud.put(f"output/{route}/{name}/segments.jsonl.out", out)
-    event = sample_event("job_state_change_active.json")
-    event["detail"].update(
-        jobName=name, route=route, kind=kind, outputPath=f"s3://batchrecs-data/output/{route}/{name}/"
-    )
-    invoke("export_planner", event)
+    invoke("export_planner", _active_event(name, route, kind))
     _drain(cloud, invoke)
 
 
@@ -630,13 +628,7 @@ def test_an_export_that_replaces_the_previous_one_deletes_the_records_of_users_i
     stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": arn})
     invoke("submit", object_created(head, key))
     cloud.put(f"output/home/{second}/week-2.jsonl.out", _out_line("663") + b"\n" + _out_line("7"))
-    event = sample_event("job_state_change_active.json")
-    event["detail"].update(
-        jobName=second,
-        route="home",
-        kind="user-personalization",
-        outputPath=f"s3://batchrecs-data/output/home/{second}/",
-    )
+    event = _active_event(second, "home", "user-personalization")
     invoke("export_planner", event)
     invoke("export_planner", event)  # redelivered: the removal file and its chunks stay the same
     _drain(cloud, invoke)

@@ -60,11 +60,9 @@ def _import(job: Job, refresh: Refresh, request: dict, personalize: PersonalizeJ
         )
         logger.info("dataset import started", extra={"job_name": job.jobName, "import": arn})
         return job.model_copy(update={"refreshImportArn": arn, "updatedAt": now})
-    status, reason = personalize.step_status(job.refreshImportArn)
-    if status == CREATE_FAILED:
-        return _failed(job, f"{job.refreshImportArn}: {reason}", now)
-    if status != "ACTIVE":
-        return job
+    going_on = _poll(job, job.refreshImportArn, personalize, now)
+    if going_on is not None:
+        return going_on
     if refresh.train is not None:
         return job.moved_to(TRAINING, now)
     return start_job(job, personalize, now)  # the batch job reads the new data at its newest version
@@ -77,17 +75,23 @@ def _train(job: Job, refresh: Refresh, request: dict, personalize: PersonalizeJo
         arn = personalize.start_training(request["solutionArn"], refresh.train.trainingMode, job.jobName)
         logger.info("training started", extra={"job_name": job.jobName, "solution_version": arn})
         return job.model_copy(update={"refreshVersionArn": arn, "updatedAt": now})
-    status, reason = personalize.step_status(job.refreshVersionArn)
-    if status == CREATE_FAILED:
-        return _failed(job, f"{job.refreshVersionArn}: {reason}", now)
-    if status != "ACTIVE":
-        return job
+    going_on = _poll(job, job.refreshVersionArn, personalize, now)
+    if going_on is not None:
+        return going_on
     # the batch job runs the version trained for it (not whatever is newest by then)
     request.pop("solutionArn")
     request["solutionVersionArn"] = job.refreshVersionArn
     return start_job(
         job.model_copy(update={"request": json.dumps(request, sort_keys=True)}), personalize, now
     )
+
+
+def _poll(job: Job, arn: str, personalize: PersonalizeJobs, now: str) -> Job | None:
+    """None once the step is ACTIVE; else the job as it goes on (failed, or as it is while it runs)."""
+    status, reason = personalize.step_status(arn)
+    if status == CREATE_FAILED:
+        return _failed(job, f"{arn}: {reason}", now)
+    return None if status == "ACTIVE" else job
 
 
 def _failed(job: Job, reason: str, now: str) -> Job:
