@@ -443,3 +443,78 @@ def test_a_dataset_import_and_a_new_solution_version_really_retrain_the_local_mo
         )
     finally:
         local.stop()
+
+
+def test_a_refresh_against_the_emulator_fails_at_the_step_that_fails_with_personalizes_reason() -> None:
+    """jobs.refresh with the real adapter on the emulator: a bad interactions file fails the import step;
+    a FULL import of too little data fails the training step (Personalize's minimum data rule)."""
+    from batchrecs.aws.personalize import PersonalizeBatchJobs
+    from batchrecs.jobs import refresh
+    from batchrecs.jobs.model import CREATE_FAILED, DATA_IMPORTING, Job
+    from batchrecs.routes.config import Refresh
+
+    local = LocalEndpoint(timings=Timings(pending=0.05, running=0.05)).start()
+    try:
+        local.client("s3").create_bucket(Bucket=BUCKET)
+        # as the template: Personalize's dataset import jobs may read datasets/, as the role and by the bucket
+        reads = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/datasets/*"}
+        service = {"Service": "personalize.amazonaws.com"}
+        allowed = {
+            **reads,
+            "Principal": service,
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        }
+        local.iam.set_resource_policy(
+            f"arn:aws:s3:::{BUCKET}", {"Version": "2012-10-17", "Statement": [allowed]}
+        )
+        role = _role(ROLE)
+        policies = [{"Version": "2012-10-17", "Statement": [reads]}]
+        local.iam.add_role(Role(role.name, role.arn, policies, role.trust))
+        personalize = PersonalizeBatchJobs(local.client("personalize"))
+        solution = local.emulator.solution_versions["aws-user-personalization"].rsplit("/", 1)[0]
+        dataset = local.emulator.training.interactions_dataset
+
+        def run(name: str, csv: bytes, mode: str) -> Job:
+            local.client("s3").put_object(Bucket=BUCKET, Key=f"datasets/{name}.csv", Body=csv)
+            steps = Refresh.model_validate(
+                {
+                    "datasetImport": {
+                        "datasetArn": dataset,
+                        "dataKey": f"datasets/{name}.csv",
+                        "importMode": mode,
+                    },
+                    "train": {},
+                }
+            )
+            job = Job(
+                jobName=name,
+                route="r",
+                kind="user-personalization",
+                status=DATA_IMPORTING,
+                sourceBucket=BUCKET,
+                sourceKey="input/r/u.jsonl",
+                sourceIdentity="x",
+                createdAt="2026-12-01T10:00:00Z",
+                updatedAt="2026-12-01T10:00:00Z",
+                request=json.dumps({"jobName": name, "solutionArn": solution, "roleArn": ROLE}),
+            )
+            deadline = time.monotonic() + 20
+            while job.status not in (CREATE_FAILED, "CREATE PENDING") and time.monotonic() < deadline:
+                job = refresh.advance(job, steps, personalize, "2026-12-01T10:00:01Z")
+                time.sleep(0.05)
+            return job
+
+        bad = run("bad-file", b"USER_ID,ITEM_ID\n1,100\n", "INCREMENTAL")
+        assert (bad.status, bad.failureReason) == (
+            "CREATE FAILED",
+            f"refresh dataset import failed: {bad.refreshImportArn}: The header has no TIMESTAMP column "
+            "(found: USER_ID, ITEM_ID)",
+        )
+        small = run("too-little", b"USER_ID,ITEM_ID,TIMESTAMP\n1,100,1\n2,101,2\n", "FULL")
+        assert small.status == "CREATE FAILED" and small.refreshVersionArn is not None
+        assert small.failureReason == (
+            f"refresh training failed: {small.refreshVersionArn}: Insufficient data: 2 interactions from 2 users; "
+            "at least 1000 interactions and 25 users with 2 or more are needed"
+        )
+    finally:
+        local.stop()

@@ -21,6 +21,7 @@ import csv
 import io
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ RUNNING = (PENDING, IN_PROGRESS)
 TRAINING_MODES = ("FULL", "UPDATE")
 IMPORT_MODES = ("FULL", "INCREMENTAL")
 REQUIRED_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP")
+MIN_INTERACTIONS, MIN_USERS = 1000, 25
 
 
 class ApiError(Exception):
@@ -219,6 +221,14 @@ class Training:
     def _train(self, version: SolutionVersion) -> None:
         with self._lock:
             data = self.dataset  # the dataset as it is when training starts
+        # Personalize's minimum ("Training data requirements"): 1,000 interactions, 25 users with 2 each
+        users = Counter(user for user, _, _ in data.interactions)
+        if len(data.interactions) < MIN_INTERACTIONS or sum(n >= 2 for n in users.values()) < MIN_USERS:
+            raise ApiError(
+                FAILED,
+                f"Insufficient data: {len(data.interactions)} interactions from {len(users)} users; at least "
+                f"{MIN_INTERACTIONS} interactions and {MIN_USERS} users with 2 or more are needed",
+            )
         model = Recommender(data)
         with self._lock:
             version.recommender = model
