@@ -219,12 +219,14 @@ def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -
 
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
     from batchrecs.formats.lines import iter_file
-    from batchrecs.routes.config import JobKind
+    from batchrecs.routes.config import THEME_INPUT_LINES, JobKind
     from batchrecs.submit.validation import validate_upload, validate_upload_size
 
+    max_lines = None
     if args.route:
         route = _routes(args).get(args.route)
         kind, on_invalid = route.kind, route.onInvalidLines
+        max_lines = THEME_INPUT_LINES if route.themes is not None else None  # as submit
     else:
         try:
             kind, on_invalid = JobKind(args.kind), "reject"
@@ -234,7 +236,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     result = validate_upload_size(size, kind, on_invalid)  # what submit checks first
     if result is None:
         with args.file.open("rb") as file:
-            result = validate_upload(iter_file(file), args.file.name, kind, on_invalid)
+            result = validate_upload(iter_file(file), args.file.name, kind, on_invalid, max_lines=max_lines)
     report = result.report(source=str(args.file), route=args.route)
     if args.json:
         print(json.dumps(report), file=out)
@@ -489,6 +491,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     uploads = [
         ("home", samples / "home" / "users.jsonl", "users.jsonl"),
         ("related", samples / "related" / "items.csv", "items.csv"),
+        ("themes", samples / "themes" / "items.jsonl", "items.jsonl"),
         ("ranking", samples / "ranking" / "users.json", "users.json"),
         ("segments", samples / "segments" / "items.jsonl", "items.jsonl"),
         ("segment-attributes", samples / "segment-attributes" / "queries.jsonl", "queries.jsonl"),
@@ -523,7 +526,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     rows = [job_summary(jobs[key]) for key in keys]
     _print_table(rows, [key.rsplit("/", 1)[-1] for key in keys], out)
     print("\nExample records, as an application reads them from the recommendations table:", file=out)
-    for route in ("home", "related", "ranking", "segments#", "segment-attributes#"):
+    for route in ("home", "related", "themes", "ranking", "segments#", "segment-attributes#"):
         record = next((r for r in records if r["sk"] == route or r["sk"].startswith(route)), None)
         if record is not None:
             print("  " + json.dumps(_short(record)), file=out)

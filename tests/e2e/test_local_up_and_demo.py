@@ -214,6 +214,7 @@ def test_demo_runs_every_sample_route_and_shows_records() -> None:
     assert rows == {
         ("home", "users.jsonl"): "EXPORTED",
         ("related", "items.csv"): "EXPORTED",
+        ("themes", "items.jsonl"): "EXPORTED",
         ("ranking", "users.json"): "EXPORTED",
         ("segments", "items.jsonl"): "EXPORTED",
         ("segment-attributes", "queries.jsonl"): "EXPORTED",
@@ -223,11 +224,13 @@ def test_demo_runs_every_sample_route_and_shows_records() -> None:
     for sk in (
         '"sk": "home"',
         '"sk": "related"',
+        '"sk": "themes"',
         '"sk": "ranking"',
         '"sk": "segments#',
         '"sk": "segment-attributes#',
     ):
         assert sk in result.stdout
+    assert '"theme": "' in result.stdout and '"themeScores": [' in result.stdout  # Content Generator themes
     assert "weekly-email: 34 contacts subscribed to weekly-picks" in result.stdout
     assert '"emailAddress": "user3@example.com", "unsubscribeAll": true' in result.stdout
     assert "line 2: expected userId" in result.stdout

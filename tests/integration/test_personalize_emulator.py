@@ -518,3 +518,38 @@ def test_a_refresh_against_the_emulator_fails_at_the_step_that_fails_with_person
         )
     finally:
         local.stop()
+
+
+def test_theme_generation_is_for_similar_items_solutions_with_an_item_name_and_at_most_100_items(
+    endpoint,
+) -> None:
+    # "Batch recommendations with themes from Content Generator": Similar-Items only, itemName required,
+    # at most 100 input items; theme lines add output.theme and output.itemsThemeRelevanceScores
+    theme = {"batchInferenceJobMode": "THEME_GENERATION"}
+    config = {"themeGenerationConfig": {"fieldsForThemeGeneration": {"itemName": "TITLE"}}}
+    personalize = endpoint.client("personalize")
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="Similar-Items"):
+        _run(endpoint, "aws-user-personalization", "theme-up", b'{"userId": "1"}\n', **theme, **config)
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="itemName is required"):
+        _run(endpoint, "aws-similar-items", "theme-no-name", b'{"itemId": "105"}\n', **theme)
+    job = _run(
+        endpoint,
+        "aws-similar-items",
+        "themes-ok",
+        b'{"itemId": "105"}\n{"itemId": "106"}\n',
+        **theme,
+        **config,
+    )
+    assert job["status"] == "ACTIVE" and job["batchInferenceJobMode"] == "THEME_GENERATION"
+    assert job["themeGenerationConfig"] == config["themeGenerationConfig"]
+    for line in _out_lines(endpoint, "themes-ok"):
+        output = json.loads(line)["output"]
+        assert isinstance(output["theme"], str) and output["theme"]
+        relevance = output["itemsThemeRelevanceScores"]
+        assert len(relevance) == len(output["recommendedItems"]) and all(-0.2 <= r <= 0.6 for r in relevance)
+    too_many = b"".join(b'{"itemId": "%d"}\n' % item for item in range(100, 201))  # 101 items
+    failed = _run(endpoint, "aws-similar-items", "themes-101", too_many, **theme, **config)
+    assert (failed["status"], failed["failureReason"]) == (
+        "CREATE FAILED",
+        "A theme generation job takes at most 100 items, not 101",
+    )

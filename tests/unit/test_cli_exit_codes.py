@@ -113,3 +113,13 @@ def test_local_tick_needs_a_scheduled_route(capsys: pytest.CaptureFixture[str]) 
     code, err = _run(capsys, "local", "tick", "home")
     assert code == 2  # usage or configuration
     assert "route home has no schedule and standingInput in the routes file" in err
+
+
+def test_validate_applies_a_themes_routes_100_line_limit_as_submit_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_bytes(b"".join(b'{"itemId": "%d"}\n' % i for i in range(101)))
+    assert main(["validate", str(items), "--route", "themes"]) == 1
+    assert "at most 100 lines for related-items with themes" in capsys.readouterr().out
+    assert main(["validate", str(items), "--route", "related"]) == 0  # without themes: no such limit

@@ -22,6 +22,7 @@ def test_shipped_routes_file_is_valid_and_has_the_documented_routes() -> None:
     assert {name: route.kind for name, route in config.routes.items()} == {
         "home": JobKind.USER_PERSONALIZATION,
         "related": JobKind.RELATED_ITEMS,
+        "themes": JobKind.RELATED_ITEMS,
         "ranking": JobKind.PERSONALIZED_RANKING,
         "segments": JobKind.ITEM_AFFINITY,
         "segment-attributes": JobKind.ITEM_ATTRIBUTE_AFFINITY,
@@ -38,6 +39,8 @@ def test_shipped_routes_file_is_valid_and_has_the_documented_routes() -> None:
         "directory",
     )
     assert config.get("home").solutionVersionArn == ARN
+    themes = config.get("themes").themes
+    assert themes is not None and (themes.itemNameField, themes.minThemeScore) == ("TITLE", 0.1)
 
 
 def test_missing_placeholder_variable_names_route_field_and_variable() -> None:
@@ -159,6 +162,6 @@ def test_unknown_route_lookup_lists_configured_routes() -> None:
     config = load_routes(ROOT / "config" / "routes.yaml", ROUTES_ENV)
     with pytest.raises(
         UnknownRouteError,
-        match=r"no route named 'nope' \(configured: home, ranking, related, segment-attributes, segments, weekly-email\)",
+        match=r"no route named 'nope' \(configured: home, ranking, related, segment-attributes, segments, themes, weekly-email\)",
     ):
         config.get("nope")

@@ -111,3 +111,52 @@ def test_segment_users_are_staged_under_their_segments_topic() -> None:
         and events.published == []
     )
     assert exporter.handle(message) is None and jobs.jobs["arrivals-1"].status == "IMPORTING"
+
+
+def test_a_themes_routes_contacts_carry_the_theme_and_only_the_items_relevant_enough() -> None:
+    from batchrecs.formats.output_lines import parse_out_line
+    from batchrecs.jobs.progress import ChunkCounts, ChunkWork
+
+    routes = parse_routes(
+        f"""
+routes:
+  picks:
+    kind: related-items
+    solutionVersionArn: {ARN}
+    themes: {{itemNameField: TITLE, minThemeScore: 0.1}}
+    destination: {{type: ses, contactList: list, topic: picks, address: {{type: userId}}}}
+""",
+        {},
+    )
+    route = routes.get("picks")
+    line = (
+        b'{"input":{"itemId":"a@example.com"},"output":{"recommendedItems":["36","50"],'
+        b'"theme":"Strong female leads","itemsThemeRelevanceScores":[0.2,0.05]},"error":null}'
+    )
+    objects, counts = FakeObjects(), ChunkCounts(lines=1)
+    message = ChunkMessage(
+        jobName="picks-1",
+        chunkId="0.0",
+        bucket="data",
+        key="k",
+        etag="e",
+        start=0,
+        end=1,
+        generatedAt="2026-12-01T00:00:00Z",
+    )
+    from datetime import UTC, datetime
+
+    work = ChunkWork(
+        message,
+        route,
+        datetime(2026, 12, 1, tzinfo=UTC),
+        iter([(0, parse_out_line(line, route.kind))]),
+        counts,
+        lambda o, r: None,  # type: ignore[list-item]
+    )
+    SesContacts(objects, importer=None, address_books=lambda destination: Ids()).write_chunk(work)  # type: ignore[arg-type]
+    [staged] = [
+        orjson.loads(row) for row in objects.read("data", "exports/picks-1/contacts/0.0.jsonl").splitlines()
+    ]
+    assert (staged["attributes"]["theme"], staged["attributes"]["items"]) == ("Strong female leads", ["36"])
+    assert counts.below_theme == 1

@@ -71,6 +71,7 @@ class EmulatedJob:
     num_results: int | None
     filter_arn: str | None
     config: dict[str, Any] | None
+    theme_item_name: str | None = None  # THEME_GENERATION: the Items field themes are named from
     status: str = PENDING
     failure_reason: str | None = None
     created: float = field(default_factory=time.time)
@@ -97,6 +98,9 @@ class EmulatedJob:
             body["failureReason"] = self.failure_reason
         if self.config:
             body["batchInferenceJobConfig"] = self.config
+        if self.theme_item_name is not None:
+            body["batchInferenceJobMode"] = "THEME_GENERATION"
+            body["themeGenerationConfig"] = {"fieldsForThemeGeneration": {"itemName": self.theme_item_name}}
         return body
 
     def summary(self) -> dict[str, Any]:
@@ -222,6 +226,7 @@ class PersonalizeEmulator:
                 "ResourceInUseException", f"Solution version {solution} is {version.status}, not ACTIVE"
             )
         recipe = version.recipe
+        theme_item_name = _theme_mode(body, recipe)
         if RECIPES[recipe][0] != kind:
             job_type = "batch segment jobs" if kind == "segment" else "batch inference jobs"
             raise ApiError("InvalidInputException", f"The recipe {recipe} does not support {job_type}")
@@ -256,6 +261,7 @@ class PersonalizeEmulator:
                 num_results=num_results,
                 filter_arn=body.get("filterArn"),
                 config=body.get("batchInferenceJobConfig"),
+                theme_item_name=theme_item_name,
             )
             self._jobs[arn] = job
         threading.Thread(target=self._run, args=(job,), name=f"personalize-{name}", daemon=True).start()
@@ -336,6 +342,13 @@ class PersonalizeEmulator:
             raise ApiError("CREATE FAILED", f"Could not read input {job.input_path}: {exc}") from exc
         out = []
         needed = RECIPES[job.recipe][1]
+        lines = [raw for raw in body.splitlines() if raw.strip()]
+        if job.theme_item_name is not None and len(lines) > THEME_MAX_ITEMS:
+            raise ApiError(
+                "CREATE FAILED",
+                f"A theme generation job takes at most {THEME_MAX_ITEMS} items, not {len(lines)}",
+            )
+        genres = dict(zip(self.training.dataset.item_ids, self.training.dataset.item_genres, strict=True))
         for number, raw in enumerate(body.splitlines(), 1):
             if not raw.strip():
                 continue
@@ -348,7 +361,10 @@ class PersonalizeEmulator:
                     "CREATE FAILED",
                     f"Input line {number} does not match the {job.recipe} recipe: expected field {needed}",
                 )
-            out.append(json.dumps(self._serve(job, query), separators=(",", ":")).encode() + b"\n")
+            served = self._serve(job, query)
+            if job.theme_item_name is not None and served.get("output"):
+                served = _with_theme(served, genres)
+            out.append(json.dumps(served, separators=(",", ":")).encode() + b"\n")
         return out
 
     def _serve(self, job: EmulatedJob, query: dict[str, Any]) -> dict[str, Any]:
@@ -384,6 +400,53 @@ class PersonalizeEmulator:
         if recipe == "aws-similar-items":
             return _line(query, {"recommendedItems": model.related(query["itemId"], count)})
         return _line(query, {"usersList": model.users_for_item(query["itemId"], count)})
+
+
+THEME_MAX_ITEMS = 100  # "Batch recommendations with themes from Content Generator": at most 100 items
+
+
+def _theme_mode(body: dict[str, Any], recipe: str) -> str | None:
+    """The Items field a THEME_GENERATION job names its themes from (None: a plain job). Themes come
+    from Content Generator on a Similar-Items solution only, and need the item name field."""
+    mode = body.get("batchInferenceJobMode", "BATCH_INFERENCE")
+    if mode not in ("BATCH_INFERENCE", "THEME_GENERATION"):
+        raise ApiError("InvalidInputException", f"batchInferenceJobMode {mode!r} is not valid")
+    if mode == "BATCH_INFERENCE":
+        return None
+    if recipe != "aws-similar-items":
+        raise ApiError(
+            "InvalidInputException",
+            f"THEME_GENERATION needs a solution version of the Similar-Items recipe, not {recipe}",
+        )
+    name = ((body.get("themeGenerationConfig") or {}).get("fieldsForThemeGeneration") or {}).get("itemName")
+    if not isinstance(name, str) or not name:
+        raise ApiError(
+            "InvalidInputException", "themeGenerationConfig.fieldsForThemeGeneration.itemName is required"
+        )
+    return name
+
+
+def _with_theme(line: dict[str, Any], genres: dict[str, str]) -> dict[str, Any]:
+    """A related-items line with a theme: named after the genre most of its items share, and each item's
+    relevance to it (about -0.2 to 0.6, as the service's scores run; deterministic)."""
+    items = line["output"]["recommendedItems"]
+    counts: dict[str, int] = {}
+    for item in items:
+        for genre in genres.get(item, "").split("|"):
+            counts[genre] = counts.get(genre, 0) + 1
+    genre = max(sorted(counts), key=lambda g: counts[g]) if counts else "Unknown"
+    relevance = [
+        round((0.45 if genre in genres.get(item, "").split("|") else -0.1) + (int(item) % 7) * 0.02, 4)
+        if item.isdigit()
+        else 0.0
+        for item in items
+    ]
+    line["output"] = {
+        **line["output"],
+        "theme": f"{genre} titles you may like",
+        "itemsThemeRelevanceScores": relevance,
+    }
+    return line
 
 
 def _line(query: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ def export_counts(job: Job) -> dict[str, Any]:
         "throttles": job.exportThrottles or 0,
         "linesSuperseded": job.exportSuperseded or 0,
         "recordsRemoved": job.exportRemoved or 0,
+        "itemsBelowThemeScore": job.exportBelowThemeScore or 0,
     }
     if job.contactImport is not None:  # an SES export: what its import jobs did
         missing = job.exportMissing or 0
@@ -74,6 +75,7 @@ def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         throttles=counts["throttles"],
         linesSuperseded=counts["linesSuperseded"],
         recordsRemoved=counts["recordsRemoved"],
+        itemsBelowThemeScore=counts["itemsBelowThemeScore"],
         solutionVersionArn=job.solutionVersionArn,
         failureReason=failure,
         usersWithoutAddress=counts.get("usersWithoutAddress"),

@@ -43,6 +43,7 @@ class ExportCompleted(BaseModel):
     linesSuperseded: int = 0  # not written: a newer job of the route was exporting (newest job wins)
     recordsRemoved: int = 0  # deleted: ids of the route's previous export not in this one (replacePrevious)
     recordsWritten: int  # items stored: one per line, or one per (user, segment) of a segment job
+    itemsBelowThemeScore: int = 0  # themes: items left out, their relevance below the route's minThemeScore
     errorsReport: str | None = None
     throttles: int = 0  # BatchWriteItem calls the table throttled (their items were retried until stored)
     failureReason: str | None = None

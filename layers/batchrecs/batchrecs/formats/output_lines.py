@@ -24,12 +24,28 @@ from batchrecs.routes.config import JobKind
 class OutLine:
     """One usable output line: the id it answers, the ids it recommends, and their scores if any.
 
-    ``scores`` are the numbers' original JSON text.
+    ``scores`` are the numbers' original JSON text. A theme job's line (Content Generator) also has its
+    ``theme`` and each item's relevance to it (``theme_scores``, original text, same order as ``items``).
     """
 
     key: str
     items: list[str]
     scores: list[str] | None
+    theme: str | None = None
+    theme_scores: list[str] | None = None
+
+    def above(self, minimum: float) -> tuple[OutLine, int]:
+        """The line without the items whose theme relevance is below ``minimum``; how many were left out."""
+        if self.theme_scores is None:
+            return self, 0
+        keep = [i for i, text in enumerate(self.theme_scores) if float(text) >= minimum]
+        if len(keep) == len(self.items):
+            return self, 0
+        scores = [self.scores[i] for i in keep] if self.scores is not None else None
+        kept = OutLine(
+            self.key, [self.items[i] for i in keep], scores, self.theme, [self.theme_scores[i] for i in keep]
+        )
+        return kept, len(self.items) - len(keep)
 
 
 def parse_out_line(line: bytes, kind: JobKind) -> OutLine | str:
@@ -52,21 +68,41 @@ def parse_out_line(line: bytes, kind: JobKind) -> OutLine | str:
     items = _ids(output, kind)
     if items is None:
         return f"output.{_items_field(kind)} is not a list of strings"
-    scores = output.get("scores")
-    if scores is None:
-        return OutLine(key, items, None)
-    if not isinstance(scores, list):
-        return "output.scores is not a list of numbers"
-    if len(scores) != len(items):
-        if not all(_is_number(score) for score in scores):
-            return "output.scores is not a list of numbers"
-        return f"output.scores has {len(scores)} values for {len(items)} items"
-    texts = _score_texts(line, scores)
+    texts = _numbers(line, output, "scores", _SCORES, len(items))
+    if isinstance(texts, str):
+        return texts
+    theme = output.get("theme")
+    if theme is None:
+        return OutLine(key, items, texts)
+    if not isinstance(theme, str):
+        return "output.theme is not a string"
+    relevance = _numbers(line, output, "itemsThemeRelevanceScores", _THEME_SCORES, len(items))
+    if isinstance(relevance, str):
+        return relevance
+    if relevance is None:
+        return "output.itemsThemeRelevanceScores is missing for a theme"
+    return OutLine(key, items, texts, theme, relevance)
+
+
+def _numbers(
+    line: bytes, output: dict, field: str, pattern: re.Pattern[bytes], count: int
+) -> list[str] | str | None:
+    """``output[field]``: None if absent, else the numbers' texts, or the reason they are unusable."""
+    values = output.get(field)
+    if values is None:
+        return None
+    if not isinstance(values, list):
+        return f"output.{field} is not a list of numbers"
+    if len(values) != count:
+        if not all(_is_number(value) for value in values):
+            return f"output.{field} is not a list of numbers"
+        return f"output.{field} has {len(values)} values for {count} items"
+    texts = _score_texts(line, values, pattern)
     if texts is None:
-        if not all(_is_number(score) for score in scores):
-            return "output.scores is not a list of numbers"
-        texts = [repr(score) for score in scores]
-    return OutLine(key, items, texts)
+        if not all(_is_number(value) for value in values):
+            return f"output.{field} is not a list of numbers"
+        texts = [repr(value) for value in values]
+    return texts
 
 
 def _is_number(value: object) -> bool:
@@ -75,10 +111,11 @@ def _is_number(value: object) -> bool:
 
 _ONLY_STRINGS = {str}  # orjson makes exact str objects, never subclasses
 _SCORES = re.compile(rb'"scores"\s*:\s*\[([^\]]*)\]')
+_THEME_SCORES = re.compile(rb'"itemsThemeRelevanceScores"\s*:\s*\[([^\]]*)\]')
 _NUMBER_BYTES = b"0123456789eE+-., \t\r\n"
 
 
-def _score_texts(line: bytes, scores: list[object]) -> list[str] | None:
+def _score_texts(line: bytes, scores: list[object], pattern: re.Pattern[bytes] = _SCORES) -> list[str] | None:
     """The scores as written in ``line``, or None when that text cannot be trusted.
 
     The last ``"scores": [...]`` in the line is the output's (output follows input). It is used only
@@ -89,7 +126,7 @@ def _score_texts(line: bytes, scores: list[object]) -> list[str] | None:
     if not scores:
         return []
     raw = None
-    for match in _SCORES.finditer(line):
+    for match in pattern.finditer(line):
         raw = match.group(1)
     if raw is None or raw.translate(None, _NUMBER_BYTES):
         return None

@@ -99,6 +99,7 @@ class Job(BaseModel):
     exportThrottles: int | None = None  # DynamoDB: throttled BatchWriteItem calls (retried, nothing dropped)
     exportSuperseded: int | None = None  # lines not written because a newer job of the route exports
     exportRemoved: int | None = None  # records of the previous export's ids not in this one, deleted
+    exportBelowThemeScore: int | None = None  # themes: items below the route's minThemeScore, left out
     importJobs: list[str] | None = None  # SES: the contact import jobs started for this export
     contactImport: dict[str, Any] | None = None  # SES: what the import did (merge counts, then job counts)
     preferencesReadAt: str | None = None  # SES: when the import's contact preferences were read

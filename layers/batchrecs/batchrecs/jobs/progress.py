@@ -24,6 +24,7 @@ JOB_COUNTERS = {
     "throttles": "exportThrottles",
     "superseded": "exportSuperseded",
     "removed": "exportRemoved",
+    "below_theme": "exportBelowThemeScore",
 }
 
 
@@ -38,6 +39,7 @@ class ChunkCounts:
     throttles: int = 0  # throttled BatchWriteItem calls (items retried until stored): added up on the job
     superseded: int = 0  # lines not written: a newer job of the route exports (newest job wins)
     removed: int = 0  # records deleted: ids of the previous export not in this one (replacePrevious)
+    below_theme: int = 0  # themes: items left out of records, their relevance below minThemeScore
 
     def to_json(self) -> dict[str, int]:
         """The counts the job adds up (``JOB_COUNTERS``); ``retries`` are only logged."""
@@ -73,3 +75,12 @@ class Advance:
     job: Job  # the job with what the step recorded (to be saved)
     outcome: str | None = None  # EXPORTED or EXPORT_FAILED once the destination is done; None: next tick
     failure: str | None = None
+
+
+def themed(line: OutLine, route: Route, counts: ChunkCounts) -> OutLine:
+    """A theme line without the items below the route's ``minThemeScore`` (counted in ``counts``)."""
+    if route.themes is None or route.themes.minThemeScore is None:
+        return line
+    kept, below = line.above(route.themes.minThemeScore)
+    counts.below_theme += below
+    return kept

@@ -107,6 +107,18 @@ class Refresh(_Strict):
         return self
 
 
+THEME_INPUT_LINES = 100  # "Batch recommendations with themes from Content Generator": at most 100 items
+
+
+class Themes(_Strict):
+    """Content Generator themes for a related-items route (seed 003): each line's recommended items get a
+    generated theme, named from the Items dataset's ``itemNameField`` (a textual field, e.g. TITLE)."""
+
+    itemNameField: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    # items whose relevance to the theme is below this are left out of the record (counted)
+    minThemeScore: Annotated[float, Field(ge=-1, le=1)] | None = None
+
+
 class ItemExplorationConfig(_Strict):
     """User-Personalization exploration hyperparameters (sent to Personalize as strings)."""
 
@@ -134,6 +146,7 @@ class Route(_Strict):
     # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
     maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
     refresh: Refresh | None = None  # import fresh data and/or retrain before each batch job
+    themes: Themes | None = None  # related-items only: a generated theme per line (Content Generator)
     # a job on a schedule (EventBridge Scheduler: cron(...), rate(...)), of the standing input key
     schedule: Annotated[str, Field(pattern=SCHEDULE_PATTERN)] | None = None
     # an IANA name, e.g. Europe/Paris (default UTC); the Scheduler checks the name itself
@@ -155,6 +168,12 @@ class Route(_Strict):
                 "name the model with solutionVersionArn (one version, pinned) or solutionArn (its newest "
                 "ACTIVE version at each job), not both and not neither"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _themes_only_for_related_items(self) -> Route:
+        if self.themes is not None and self.kind is not JobKind.RELATED_ITEMS:
+            raise ValueError("themes are generated for related-items routes (a Similar-Items solution) only")
         return self
 
     @model_validator(mode="after")

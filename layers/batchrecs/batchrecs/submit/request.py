@@ -27,6 +27,11 @@ def build_request(
         request["numResults"] = route.numResults
     if route.filterArn is not None:
         request["filterArn"] = route.filterArn
+    if route.themes is not None:  # Content Generator: a theme for each line's items
+        request["batchInferenceJobMode"] = "THEME_GENERATION"
+        request["themeGenerationConfig"] = {
+            "fieldsForThemeGeneration": {"itemName": route.themes.itemNameField}
+        }
     if route.itemExplorationConfig is not None and not route.kind.is_segment:
         exploration = route.itemExplorationConfig.to_api()
         if exploration:

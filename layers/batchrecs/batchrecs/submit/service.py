@@ -18,7 +18,7 @@ from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import RECEIVED, REJECTED, Job, inflight_of
 from batchrecs.jobs.naming import file_stem, job_name, scheduled_job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
-from batchrecs.routes.config import Route, RoutesConfig, snapshot
+from batchrecs.routes.config import THEME_INPUT_LINES, Route, RoutesConfig, snapshot
 from batchrecs.submit.request import build_request
 from batchrecs.submit.validation import ValidationResult, validate_upload, validate_upload_size
 
@@ -140,6 +140,7 @@ class Submitter:
                 route.kind,
                 route.onInvalidLines,
                 staged,
+                max_lines=THEME_INPUT_LINES if route.themes is not None else None,
             )
         except ObjectChangedError as exc:
             staged.abort()

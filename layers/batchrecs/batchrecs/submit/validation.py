@@ -97,6 +97,7 @@ def validate_upload(
     staged: ObjectWriter | None = None,
     max_bytes: int = MAX_INPUT_BYTES,
     limits: ReadLimits = SERVICE_LIMITS,
+    max_lines: int | None = None,  # the route's own limit (themes: 100), else the kind's
 ) -> ValidationResult:
     """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used.
 
@@ -106,7 +107,7 @@ def validate_upload(
     result = ValidationResult(kind=kind, on_invalid=on_invalid)
     totals = result.totals
     seen: set[str] = set()
-    max_lines = kind.max_lines
+    max_lines = max_lines or kind.max_lines
     staging = True  # valid lines still go to the normalised copy (counted even with no writer: validate)
     lines = blank = valid = invalid = duplicates = number = 0  # counted here, kept on ``totals`` at the end
     try:
@@ -133,7 +134,10 @@ def validate_upload(
             seen.add(checked.key)
             valid += 1
             if max_lines is not None and valid > max_lines:
-                result.file_problem = Problem(number, f"at most {max_lines} lines for {kind.value}", "more")
+                limit = f"at most {max_lines} lines for {kind.value}" + (
+                    " with themes" if max_lines != kind.max_lines else ""
+                )
+                result.file_problem = Problem(number, limit, "more")
                 break
             if staging:
                 if staged is not None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from batchrecs.errors import BatchrecsError
 from batchrecs.formats.output_lines import SegmentLine
 from batchrecs.jobs.model import Job
-from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
+from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork, themed
 from batchrecs.ports import RecordSink
 from batchrecs.routes.config import JobKind, Route
 from batchrecs.sinks.dynamodb.ports import BatchWriter
@@ -43,6 +43,7 @@ class DynamoDBRecords:
                     for key, item in segment_records(parsed, shared, by_attribute):
                         sink.put(key, item)
                 else:
+                    parsed = themed(parsed, route, counts)
                     sink.put(record_key(parsed, ctx), record_item(parsed, shared))
             sink.flush()
         finally:

@@ -70,8 +70,16 @@ def record_key(line: OutLine, ctx: RecordContext) -> tuple[str, str]:
 
 
 def record_item(line: OutLine, shared: Encoded) -> bytes:
-    """``pk`` = user (or item) id, ``sk`` = route; items in rank order, scores only when present."""
+    """``pk`` = user (or item) id, ``sk`` = route; items in rank order, scores only when present, and a
+    theme job's ``theme`` and ``themeScores`` (same order as ``items``)."""
     scores = b',"scores":' + number_list(line.scores) if line.scores is not None else b""
+    if line.theme is not None:  # a theme job's line: the theme and each item's relevance to it
+        scores += (
+            b',"theme":{"S":'
+            + orjson.dumps(line.theme)
+            + b'},"themeScores":'
+            + number_list(line.theme_scores or [])
+        )
     return (
         b'{"pk":{"S":'
         + orjson.dumps(line.key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -15,7 +16,7 @@ from batchrecs.errors import BatchrecsError
 from batchrecs.export.progress import LineReport, report_key
 from batchrecs.formats.output_lines import SegmentLine
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, IMPORTING, Job
-from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork
+from batchrecs.jobs.progress import Advance, ChunkCounts, ChunkWork, themed
 from batchrecs.ports import ObjectStore
 from batchrecs.routes.config import Route
 from batchrecs.sinks.ses.contacts import ContactImporter, ContactStager, ScanProgress, staged_tail
@@ -78,8 +79,13 @@ class SesContacts:
                     for user in parsed.users():
                         stager.add(user, tail)
                 else:
-                    scores = {"scores": [float(text) for text in parsed.scores]} if parsed.scores else {}
-                    attributes = {**context, "items": parsed.items, **scores}
+                    parsed = themed(parsed, work.route, counts)
+                    extra: dict[str, Any] = {}
+                    if parsed.scores:
+                        extra["scores"] = [float(text) for text in parsed.scores]
+                    if parsed.theme is not None:  # the campaign template can show the theme
+                        extra["theme"] = parsed.theme
+                    attributes = {**context, "items": parsed.items, **extra}
                     stager.add(parsed.key, staged_tail([destination.topic or ""], attributes))
             stager.flush()
             out.close()
