@@ -99,6 +99,7 @@ def test_active_job_fans_out_and_becomes_records_exactly_as_specified(
         "throttles": 0,
         "linesSuperseded": 0,
         "recordsRemoved": 0,
+        "itemsBelowThemeScore": 0,
     }
     records = cloud.records()
     assert set(records) == {("4638", "home"), ("663", "home"), ("3384", "home")}

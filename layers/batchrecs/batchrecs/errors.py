@@ -37,6 +37,10 @@ class PersonalizeRejected(BatchrecsError):
     """Personalize refused the request for good (bad input, unknown solution version...)."""
 
 
+class PersonalizeNotFound(PersonalizeRejected):
+    """Something the request names does not exist (a solution version, filter or role): nothing to run."""
+
+
 class ExportError(BatchrecsError):
     """The export of a finished job could not complete."""
 

@@ -231,8 +231,9 @@ class PersonalizeEmulator:
             job_type = "batch segment jobs" if kind == "segment" else "batch inference jobs"
             raise ApiError("InvalidInputException", f"The recipe {recipe} does not support {job_type}")
         num_results = body.get("numResults")
-        if num_results is not None and not (isinstance(num_results, int) and 1 <= num_results <= 5000):
-            raise ApiError("InvalidInputException", f"numResults {num_results} is out of range")
+        bound = 5_000_000 if kind == "segment" else 500  # users per segment (CreateBatchSegmentJob), items
+        if num_results is not None and not (isinstance(num_results, int) and 1 <= num_results <= bound):
+            raise ApiError("InvalidInputException", f"numResults {num_results} is out of range 1-{bound}")
         for path in (input_path, output_path):
             if not path.startswith("s3://"):
                 raise ApiError("InvalidInputException", f"{path} is not an S3 path")

@@ -10,6 +10,7 @@ from batchrecs.errors import (
     JobConflictError,
     PersonalizeJobExists,
     PersonalizeLimitExceeded,
+    PersonalizeNotFound,
     PersonalizeRejected,
     PersonalizeUnavailable,
 )
@@ -24,9 +25,10 @@ logger = Logger(child=True)
 
 def start_job(job: Job, personalize: PersonalizeJobs, now: str) -> Job:
     """Create the job from its stored request: CREATE PENDING; QUEUED when Personalize says "not now"
-    (the 5-job limit, throttling, a 5xx or no answer: the monitor submits it again); or CREATE FAILED
-    when it says no. A request naming a solution (a ``solutionArn`` route) gets the solution's newest
-    ACTIVE version now; with none, the job is REJECTED (nothing to run: a retry would not help)."""
+    (the 5-job limit, ResourceInUse, throttling, a 5xx or no answer: the monitor submits it again);
+    CREATE FAILED when it says no, REJECTED when what it names does not exist. A request naming a
+    solution (a ``solutionArn`` route) gets the solution's newest ACTIVE version now; with none, the job
+    is REJECTED (nothing to run: a retry would not help)."""
     if job.kind is None or job.request is None:
         raise ValueError(f"job {job.jobName} has no request to submit")
     kind = JobKind(job.kind)
@@ -52,6 +54,8 @@ def start_job(job: Job, personalize: PersonalizeJobs, now: str) -> Job:
     except PersonalizeRejected as exc:
         if solution is not None and "solutionVersionArn" not in request:  # the solution itself: no such
             return job.moved_to(REJECTED, now, failureReason=f"solution {solution}: {exc}")
+        if isinstance(exc, PersonalizeNotFound):  # a solution version, filter or role that does not exist
+            return job.moved_to(REJECTED, now, failureReason=str(exc))
         return job.moved_to(CREATE_FAILED, now, failureReason=str(exc))
     version = request["solutionVersionArn"]
     return job.moved_to(

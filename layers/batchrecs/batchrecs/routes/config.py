@@ -107,6 +107,8 @@ class Refresh(_Strict):
         return self
 
 
+MAX_RECOMMENDATIONS = 500  # a batch inference job's numResults
+MAX_SEGMENT_USERS = 5_000_000  # a batch segment job's numResults (CreateBatchSegmentJob API)
 THEME_INPUT_LINES = 100  # "Batch recommendations with themes from Content Generator": at most 100 items
 
 
@@ -139,7 +141,8 @@ class Route(_Strict):
     # the model: one version, pinned; or a solution, whose newest ACTIVE version each job uses
     solutionVersionArn: Annotated[str, Field(pattern=SOLUTION_VERSION_ARN_PATTERN)] | None = None
     solutionArn: Annotated[str, Field(pattern=SOLUTION_ARN_PATTERN)] | None = None
-    numResults: Annotated[int, Field(ge=1, le=500)] | None = None
+    # items per line (inference, at most 500) or users per segment (segment jobs, at most 5,000,000)
+    numResults: Annotated[int, Field(ge=1, le=MAX_SEGMENT_USERS)] | None = None
     filterArn: Annotated[str, Field(pattern=FILTER_ARN_PATTERN)] | None = None
     itemExplorationConfig: ItemExplorationConfig | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
@@ -167,6 +170,15 @@ class Route(_Strict):
             raise ValueError(
                 "name the model with solutionVersionArn (one version, pinned) or solutionArn (its newest "
                 "ACTIVE version at each job), not both and not neither"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _results_within_the_kinds_bound(self) -> Route:
+        if self.numResults is not None and not self.kind.is_segment and self.numResults > MAX_RECOMMENDATIONS:
+            raise ValueError(
+                f"numResults is at most {MAX_RECOMMENDATIONS} for {self.kind.value} "
+                f"(segment jobs take up to {MAX_SEGMENT_USERS:,} users per segment)"
             )
         return self
 
