@@ -230,6 +230,12 @@ def test_api_errors_have_the_real_codes(endpoint) -> None:
         )
     with pytest.raises(personalize.exceptions.InvalidInputException):
         personalize.create_batch_segment_job(**base)  # a user-personalization solution has no segments
+    # roleArn must match the API model's RoleArn pattern (arn:<partition>:iam::<account>:role/<name>)
+    for not_a_role in ("arn:aws:iam::123456789012:user/alice", "personalize-role", "arn:aws:iam::12:role/r"):
+        with pytest.raises(personalize.exceptions.InvalidInputException, match="is not an IAM role ARN"):
+            personalize.create_batch_inference_job(**{**base, "roleArn": not_a_role})
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="out of range 1-500"):
+        personalize.create_batch_inference_job(**{**base, "numResults": 501})  # items per line
     with pytest.raises(personalize.exceptions.ResourceNotFoundException):
         personalize.describe_batch_inference_job(
             batchInferenceJobArn="arn:aws:personalize:us-east-1:123456789012:batch-inference-job/nope"

@@ -28,6 +28,7 @@ IN_PROGRESS = "CREATE IN_PROGRESS"
 ACTIVE = "ACTIVE"
 FAILED = "CREATE FAILED"
 JOB_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
+ROLE_ARN = re.compile(r"arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")  # botocore's RoleArn
 DEFAULT_RESULTS = {"inference": 25, "segment": 100}
 
 # recipe -> (job type it serves, the input field it needs)
@@ -216,6 +217,8 @@ class PersonalizeEmulator:
             body.get("jobOutput", {}).get("s3DataDestination", {}), "path", "jobOutput.s3DataDestination.path"
         )
         role = required(body, "roleArn")
+        if not ROLE_ARN.fullmatch(role) or len(role) > 256:  # the API model's RoleArn shape
+            raise ApiError("InvalidInputException", f"roleArn {role!r} is not an IAM role ARN")
         version = self.training.version(solution)
         if version is None:
             raise ApiError(
