@@ -236,6 +236,12 @@ def test_api_errors_have_the_real_codes(endpoint) -> None:
             personalize.create_batch_inference_job(**{**base, "roleArn": not_a_role})
     with pytest.raises(personalize.exceptions.InvalidInputException, match="out of range 1-500"):
         personalize.create_batch_inference_job(**{**base, "numResults": 501})  # items per line
+    # tags: at most 50 per resource ("Tagging Amazon Personalize resources"), "aws:" keys reserved
+    many = [{"tagKey": f"k{i}", "tagValue": "v"} for i in range(51)]
+    with pytest.raises(personalize.exceptions.TooManyTagsException):
+        personalize.create_batch_inference_job(**{**base, "tags": many})
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="not a valid tag key"):
+        personalize.create_batch_inference_job(**{**base, "tags": [{"tagKey": "aws:x", "tagValue": "v"}]})
     with pytest.raises(personalize.exceptions.ResourceNotFoundException):
         personalize.describe_batch_inference_job(
             batchInferenceJobArn="arn:aws:personalize:us-east-1:123456789012:batch-inference-job/nope"

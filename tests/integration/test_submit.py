@@ -24,6 +24,7 @@ def _expected_home_request(name: str) -> dict[str, Any]:
         "batchInferenceJobConfig": {
             "itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
         },
+        "tags": [{"tagKey": "app", "tagValue": "batchrecs"}],  # the routes file's tags
     }
 
 
@@ -143,6 +144,7 @@ def test_skip_route_submits_the_good_lines_and_reports_the_bad(cloud: Cloud, per
             "jobInput": {"s3DataSource": {"path": f"s3://{BUCKET}/staged/related/{name}/items.jsonl"}},
             "jobOutput": {"s3DataDestination": {"path": f"s3://{BUCKET}/output/related/{name}/"}},
             "roleArn": ROLE_ARN,
+            "tags": [{"tagKey": "app", "tagValue": "batchrecs"}],
         },
     )
     # When handled
@@ -189,7 +191,7 @@ def test_job_that_already_exists_counts_as_submitted(cloud: Cloud, personalize, 
     assert cloud.job(name)["jobArn"]["S"] == _arn(name)
 
 
-def test_unknown_solution_version_fails_the_job_with_the_reason(cloud: Cloud, personalize, invoke) -> None:
+def test_unknown_solution_version_rejects_the_job_with_the_reason(cloud: Cloud, personalize, invoke) -> None:
     _, stubber = personalize
     head = cloud.put("input/home/users.jsonl", USERS)
     stubber.add_client_error(
@@ -199,7 +201,7 @@ def test_unknown_solution_version_fails_the_job_with_the_reason(cloud: Cloud, pe
         http_status_code=404,
     )
     result = invoke("submit", object_created(head, "input/home/users.jsonl"))
-    assert result["status"] == "CREATE FAILED"
+    assert result["status"] == "REJECTED"  # nothing to run until the route changes: no retry
     [event] = cloud.published()
     assert event["detail"]["failureReason"] == "ResourceNotFoundException: Could not find solution version"
 

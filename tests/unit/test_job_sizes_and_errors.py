@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from batchrecs.errors import ConfigError, PersonalizeNotFound
+from batchrecs.errors import ConfigError, PersonalizeRouteRefused
 from batchrecs.formats.events import ChunkMessage
 from batchrecs.formats.output_lines import parse_segment_line
 from batchrecs.jobs.lifecycle import start_job
@@ -84,7 +84,7 @@ def test_a_segment_line_of_a_million_users_exports_in_flat_memory() -> None:
 def test_a_job_naming_what_does_not_exist_is_rejected_with_the_services_message() -> None:
     personalize = FakePersonalize()
     personalize.create_errors = [
-        PersonalizeNotFound("ResourceNotFoundException: Could not find filter arn:...:filter/x")
+        PersonalizeRouteRefused("ResourceNotFoundException: Could not find filter arn:...:filter/x")
     ]
     job = Job(
         jobName="j",
@@ -101,3 +101,52 @@ def test_a_job_naming_what_does_not_exist_is_rejected_with_the_services_message(
     rejected = start_job(job, personalize, "2026-12-01T00:00:01Z")
     assert (rejected.status, rejected.inflight) == (REJECTED, None)
     assert rejected.failureReason == "ResourceNotFoundException: Could not find filter arn:...:filter/x"
+
+
+def test_tags_of_the_file_and_the_route_are_merged_onto_every_job_and_checked_at_load() -> None:
+    from batchrecs.submit.request import build_request
+
+    text = f"""
+tags: {{team: data, env: prod}}
+routes:
+  home:
+    kind: user-personalization
+    solutionVersionArn: {VERSION}
+    tags: {{env: test, cost-center: "42"}}
+    destination: {{type: dynamodb}}
+  plain:
+    kind: popularity
+    solutionVersionArn: {VERSION}
+    destination: {{type: dynamodb}}
+"""
+    routes = parse_routes(text, {})
+    request = build_request(routes.get("home"), "j", "s3://b/i", "s3://b/o/", "arn:aws:iam::1:role/r")
+    assert request["tags"] == [
+        {"tagKey": "cost-center", "tagValue": "42"},
+        {"tagKey": "env", "tagValue": "test"},  # the route's value wins
+        {"tagKey": "team", "tagValue": "data"},
+    ]
+    assert routes.get("plain").tags == {"team": "data", "env": "prod"}
+    many = ", ".join(f"k{i}: v" for i in range(51))
+    with pytest.raises(ConfigError, match="route 'home' field 'tags'"):
+        parse_routes(text.replace("{team: data, env: prod}", "{" + many + "}"), {})
+    with pytest.raises(ConfigError, match="tags"):
+        parse_routes(text.replace("team: data", "'aws:team': data"), {})  # "aws:" keys are AWS's
+
+
+def test_too_many_tags_at_create_is_a_rejected_job() -> None:
+    personalize = FakePersonalize()
+    personalize.create_errors = [PersonalizeRouteRefused("TooManyTagsException: 51 tags")]
+    job = Job(
+        jobName="j",
+        route="r",
+        kind="user-personalization",
+        status=RECEIVED,
+        sourceBucket="b",
+        sourceKey="input/r/u.jsonl",
+        sourceIdentity="x",
+        createdAt="2026-12-01T00:00:00Z",
+        updatedAt="2026-12-01T00:00:00Z",
+        request=orjson.dumps({"jobName": "j", "solutionVersionArn": VERSION}).decode(),
+    )
+    assert start_job(job, personalize, "2026-12-01T00:00:01Z").status == REJECTED

@@ -37,8 +37,9 @@ class PersonalizeRejected(BatchrecsError):
     """Personalize refused the request for good (bad input, unknown solution version...)."""
 
 
-class PersonalizeNotFound(PersonalizeRejected):
-    """Something the request names does not exist (a solution version, filter or role): nothing to run."""
+class PersonalizeRouteRefused(PersonalizeRejected):
+    """The route asks for what the service refuses for good: a solution version, filter or role that
+    does not exist, too many tags. Nothing to run until the route changes (REJECTED, not CREATE FAILED)."""
 
 
 class ExportError(BatchrecsError):

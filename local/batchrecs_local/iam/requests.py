@@ -202,6 +202,8 @@ def _personalize(http: HttpRequest) -> list[Authz]:
         kind, name = _PERSONALIZE_JOBS[operation], body.get("jobName", "")
         job = f"arn:aws:personalize:{http.region}:{http.account}:{kind}/{name}"
         needs: list[Authz] = [(action, job, {})]
+        if body.get("tags"):  # tagging on create is authorized as TagResource on the new resource too
+            needs.append(("personalize:TagResource", job, {}))
         if body.get("roleArn"):
             needs.append(
                 ("iam:PassRole", body["roleArn"], {"iam:PassedToService": "personalize.amazonaws.com"})

@@ -219,6 +219,7 @@ class PersonalizeEmulator:
         role = required(body, "roleArn")
         if not ROLE_ARN.fullmatch(role) or len(role) > 256:  # the API model's RoleArn shape
             raise ApiError("InvalidInputException", f"roleArn {role!r} is not an IAM role ARN")
+        _check_tags(body.get("tags") or [])
         version = self.training.version(solution)
         if version is None:
             raise ApiError(
@@ -404,6 +405,24 @@ class PersonalizeEmulator:
         if recipe == "aws-similar-items":
             return _line(query, {"recommendedItems": model.related(query["itemId"], count)})
         return _line(query, {"usersList": model.users_for_item(query["itemId"], count)})
+
+
+MAX_TAGS = 50  # "Tagging Amazon Personalize resources": 50 tags per resource
+
+
+def _check_tags(tags: list[Any]) -> None:
+    """The API model's Tag shape (key 1-128, value up to 256 characters), "aws:" keys reserved, and at
+    most 50 tags per resource (TooManyTagsException)."""
+    if len(tags) > MAX_TAGS:
+        raise ApiError(
+            "TooManyTagsException", f"A resource can have at most {MAX_TAGS} tags, not {len(tags)}"
+        )
+    for tag in tags:
+        key, value = tag.get("tagKey"), tag.get("tagValue")
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+            raise ApiError("InvalidInputException", f"tagKey {key!r} is not a valid tag key")
+        if not isinstance(value, str) or len(value) > 256:
+            raise ApiError("InvalidInputException", f"tagValue of {key!r} is not a valid tag value")
 
 
 THEME_MAX_ITEMS = 100  # "Batch recommendations with themes from Content Generator": at most 100 items

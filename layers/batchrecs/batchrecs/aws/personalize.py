@@ -15,8 +15,8 @@ from botocore.exceptions import ConnectionError as NoConnection
 from batchrecs.errors import (
     PersonalizeJobExists,
     PersonalizeLimitExceeded,
-    PersonalizeNotFound,
     PersonalizeRejected,
+    PersonalizeRouteRefused,
     PersonalizeUnavailable,
 )
 from batchrecs.ports import SolutionVersions
@@ -49,8 +49,8 @@ def _answers() -> Iterator[None]:
             raise PersonalizeLimitExceeded(f"{code}: {message}") from exc
         if code == "ResourceAlreadyExistsException":
             raise PersonalizeJobExists(message) from exc
-        if code == "ResourceNotFoundException":
-            raise PersonalizeNotFound(f"{code}: {message}") from exc
+        if code in ("ResourceNotFoundException", "TooManyTagsException"):
+            raise PersonalizeRouteRefused(f"{code}: {message}") from exc
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in _TRANSIENT or status >= 500:
             raise PersonalizeUnavailable(f"{code or status}: {message}") from exc

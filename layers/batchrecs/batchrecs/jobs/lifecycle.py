@@ -10,8 +10,8 @@ from batchrecs.errors import (
     JobConflictError,
     PersonalizeJobExists,
     PersonalizeLimitExceeded,
-    PersonalizeNotFound,
     PersonalizeRejected,
+    PersonalizeRouteRefused,
     PersonalizeUnavailable,
 )
 from batchrecs.formats.events import JOB_STATE_CHANGE
@@ -54,7 +54,7 @@ def start_job(job: Job, personalize: PersonalizeJobs, now: str) -> Job:
     except PersonalizeRejected as exc:
         if solution is not None and "solutionVersionArn" not in request:  # the solution itself: no such
             return job.moved_to(REJECTED, now, failureReason=f"solution {solution}: {exc}")
-        if isinstance(exc, PersonalizeNotFound):  # a solution version, filter or role that does not exist
+        if isinstance(exc, PersonalizeRouteRefused):  # what the route names does not exist, or too many tags
             return job.moved_to(REJECTED, now, failureReason=str(exc))
         return job.moved_to(CREATE_FAILED, now, failureReason=str(exc))
     version = request["solutionVersionArn"]

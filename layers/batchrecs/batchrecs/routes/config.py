@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from batchrecs.errors import ConfigError, UnknownRouteError
 from batchrecs.sinks.dynamodb.settings import DynamoDBDestination
@@ -107,6 +107,20 @@ class Refresh(_Strict):
         return self
 
 
+MAX_TAGS = 50  # "Tagging Amazon Personalize resources": at most 50 tags per resource
+
+
+# the API model's tagKey / tagValue shapes; "aws:" keys are reserved for AWS
+def _not_aws(key: str) -> str:
+    if key.lower().startswith("aws:"):
+        raise ValueError(f"tag key {key!r}: keys starting with aws: are reserved for AWS")
+    return key
+
+
+TagKey = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[\w\s.:/=+\-@]*$"), AfterValidator(_not_aws)
+]
+TagValue = Annotated[str, Field(max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
 MAX_RECOMMENDATIONS = 500  # a batch inference job's numResults
 MAX_SEGMENT_USERS = 5_000_000  # a batch segment job's numResults (CreateBatchSegmentJob API)
 THEME_INPUT_LINES = 100  # "Batch recommendations with themes from Content Generator": at most 100 items
@@ -150,6 +164,8 @@ class Route(_Strict):
     maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
     refresh: Refresh | None = None  # import fresh data and/or retrain before each batch job
     themes: Themes | None = None  # related-items only: a generated theme per line (Content Generator)
+    # tags on every job of the route (the routes file's ``tags`` merged in), at most 50
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] | None = None
     # a job on a schedule (EventBridge Scheduler: cron(...), rate(...)), of the standing input key
     schedule: Annotated[str, Field(pattern=SCHEDULE_PATTERN)] | None = None
     # an IANA name, e.g. Europe/Paris (default UTC); the Scheduler checks the name itself
@@ -219,17 +235,28 @@ class Route(_Strict):
 
 
 class RoutesConfig(_Strict):
+    # tags for every route's jobs (a route's own tags override these keys)
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     routes: dict[str, Route]
 
-    @field_validator("routes", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _names_from_keys(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {
-                name: {"name": name, **body} if isinstance(body, Mapping) else body
-                for name, body in value.items()
-            }
-        return value
+    def _names_and_tags(cls, value: Any) -> Any:
+        """Each route gets its name from its key, and the file's tags under its own."""
+        if not isinstance(value, Mapping) or not isinstance(value.get("routes"), Mapping):
+            return value
+        shared = value.get("tags") or {}
+        routes = {}
+        for name, body in value["routes"].items():
+            if isinstance(body, Mapping):
+                tags = (
+                    {**shared, **(body.get("tags") or {})}
+                    if isinstance(shared, Mapping)
+                    else body.get("tags")
+                )
+                body = {"name": name, **body, **({"tags": tags} if tags else {})}
+            routes[name] = body
+        return {**value, "routes": routes}
 
     def get(self, name: str) -> Route:
         try:

@@ -23,6 +23,8 @@ def build_request(
         "jobOutput": {"s3DataDestination": {"path": output_uri}},
         "roleArn": role_arn,
     }
+    if route.tags:
+        request["tags"] = [{"tagKey": key, "tagValue": value} for key, value in sorted(route.tags.items())]
     if route.numResults is not None:
         request["numResults"] = route.numResults
     if route.filterArn is not None:
