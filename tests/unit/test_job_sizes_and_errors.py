@@ -81,12 +81,8 @@ def test_a_segment_line_of_a_million_users_exports_in_flat_memory() -> None:
     assert peak < 5_000_000  # the users are streamed from the line's bytes, never held as a list
 
 
-def test_a_job_naming_what_does_not_exist_is_rejected_with_the_services_message() -> None:
-    personalize = FakePersonalize()
-    personalize.create_errors = [
-        PersonalizeRouteRefused("ResourceNotFoundException: Could not find filter arn:...:filter/x")
-    ]
-    job = Job(
+def _received() -> Job:
+    return Job(
         jobName="j",
         route="r",
         kind="user-personalization",
@@ -98,6 +94,14 @@ def test_a_job_naming_what_does_not_exist_is_rejected_with_the_services_message(
         updatedAt="2026-12-01T00:00:00Z",
         request=orjson.dumps({"jobName": "j", "solutionVersionArn": VERSION}).decode(),
     )
+
+
+def test_a_job_naming_what_does_not_exist_is_rejected_with_the_services_message() -> None:
+    personalize = FakePersonalize()
+    personalize.create_errors = [
+        PersonalizeRouteRefused("ResourceNotFoundException: Could not find filter arn:...:filter/x")
+    ]
+    job = _received()
     rejected = start_job(job, personalize, "2026-12-01T00:00:01Z")
     assert (rejected.status, rejected.inflight) == (REJECTED, None)
     assert rejected.failureReason == "ResourceNotFoundException: Could not find filter arn:...:filter/x"
@@ -137,16 +141,5 @@ routes:
 def test_too_many_tags_at_create_is_a_rejected_job() -> None:
     personalize = FakePersonalize()
     personalize.create_errors = [PersonalizeRouteRefused("TooManyTagsException: 51 tags")]
-    job = Job(
-        jobName="j",
-        route="r",
-        kind="user-personalization",
-        status=RECEIVED,
-        sourceBucket="b",
-        sourceKey="input/r/u.jsonl",
-        sourceIdentity="x",
-        createdAt="2026-12-01T00:00:00Z",
-        updatedAt="2026-12-01T00:00:00Z",
-        request=orjson.dumps({"jobName": "j", "solutionVersionArn": VERSION}).decode(),
-    )
+    job = _received()
     assert start_job(job, personalize, "2026-12-01T00:00:01Z").status == REJECTED
