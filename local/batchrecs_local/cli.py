@@ -222,11 +222,12 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     from batchrecs.routes.config import THEME_INPUT_LINES, JobKind
     from batchrecs.submit.validation import validate_upload, validate_upload_size
 
-    max_lines = None
+    max_lines, filtered = None, True
     if args.route:
         route = _routes(args).get(args.route)
         kind, on_invalid = route.kind, route.onInvalidLines
         max_lines = THEME_INPUT_LINES if route.themes is not None else None  # as submit
+        filtered = route.filterArn is not None
     else:
         try:
             kind, on_invalid = JobKind(args.kind), "reject"
@@ -236,7 +237,9 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     result = validate_upload_size(size, kind, on_invalid)  # what submit checks first
     if result is None:
         with args.file.open("rb") as file:
-            result = validate_upload(iter_file(file), args.file.name, kind, on_invalid, max_lines=max_lines)
+            result = validate_upload(
+                iter_file(file), args.file.name, kind, on_invalid, max_lines=max_lines, filtered=filtered
+            )
     report = result.report(source=str(args.file), route=args.route)
     if args.json:
         print(json.dumps(report), file=out)

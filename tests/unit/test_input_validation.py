@@ -139,3 +139,16 @@ def test_attribute_expressions_dedupe_on_normalised_whitespace() -> None:
     )
     assert isinstance(a, ValidLine) and isinstance(b, ValidLine)
     assert a.key == b.key
+
+
+def test_filter_values_are_a_line_problem_on_a_route_without_a_filter() -> None:
+    from batchrecs.routes.config import JobKind as Kind
+    from batchrecs.submit.validation import validate_upload as validate
+
+    body = b'{"userId": "1"}\n{"userId": "2", "filterValues": {"GENRE": "\\"horror\\""}}\n'
+    unfiltered = validate([body], "u.jsonl", Kind.USER_PERSONALIZATION, "reject", filtered=False)
+    assert not unfiltered.accepted
+    assert [(p.line, p.expected) for p in unfiltered.problems] == [
+        (2, "no filterValues: the route has no filterArn")
+    ]
+    assert validate([body], "u.jsonl", Kind.USER_PERSONALIZATION, "reject", filtered=True).accepted

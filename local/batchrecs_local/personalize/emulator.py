@@ -154,6 +154,9 @@ class PersonalizeEmulator:
             self._stopping,
         )
         self.solution_versions = {recipe: self.training.solution_arn(recipe) + "/1" for recipe in RECIPES}
+        # the local filters: one, keeping items of the genres its $GENRE placeholder names
+        self.genre_filter = f"arn:aws:personalize:{region}:{account}:filter/batchrecs-local-genre"
+        self.filters = {self.genre_filter: {"GENRE"}}  # filter ARN -> its placeholders
 
     def stop(self) -> None:
         self._stopping.set()
@@ -231,6 +234,8 @@ class PersonalizeEmulator:
             )
         recipe = version.recipe
         theme_item_name = _theme_mode(body, recipe)
+        if body.get("filterArn") is not None and body["filterArn"] not in self.filters:
+            raise ApiError("ResourceNotFoundException", f"Could not find filter with ARN {body['filterArn']}")
         if RECIPES[recipe][0] != kind:
             job_type = "batch segment jobs" if kind == "segment" else "batch inference jobs"
             raise ApiError("InvalidInputException", f"The recipe {recipe} does not support {job_type}")
@@ -379,8 +384,25 @@ class PersonalizeEmulator:
         model = version.recommender  # the version the job named
         count = job.num_results or DEFAULT_RESULTS[job.kind]
         recipe = job.recipe
+        if job.filter_arn is not None:  # the line's filterValues fill the filter's placeholders
+            unknown = sorted(set(query.get("filterValues") or {}) - self.filters[job.filter_arn])
+            if unknown:
+                return {
+                    "input": query,
+                    "output": None,
+                    "error": f"filterValues {unknown} are not placeholders of the filter",
+                }
         if recipe == "aws-user-personalization":
-            items, scores = model.recommend(query["userId"], count)
+            wanted = _genres_wanted(query) if job.filter_arn is not None else None
+            items, scores = model.recommend(query["userId"], count if wanted is None else model_size(model))
+            if wanted is not None:  # INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)
+                genres = dict(zip(model.dataset.item_ids, model.dataset.item_genres, strict=True))
+                kept = [
+                    (i, s)
+                    for i, s in zip(items, scores, strict=True)
+                    if wanted & set(genres[i].lower().split("|"))
+                ]
+                items, scores = [i for i, _ in kept[:count]], [s for _, s in kept[:count]]
             return _line(query, {"recommendedItems": items, "scores": scores})
         if recipe == "aws-popularity-count":
             return _line(query, {"recommendedItems": model.popular(count)})
@@ -423,6 +445,19 @@ def _check_tags(tags: list[Any]) -> None:
             raise ApiError("InvalidInputException", f"tagKey {key!r} is not a valid tag key")
         if not isinstance(value, str) or len(value) > 256:
             raise ApiError("InvalidInputException", f"tagValue of {key!r} is not a valid tag value")
+
+
+def _genres_wanted(query: dict[str, Any]) -> set[str] | None:
+    """The genres a line's ``GENRE`` filter value names (``"\"horror\",\"comedy\""``, as the service
+    takes them); None when the line gives none (the filter then keeps everything)."""
+    value = (query.get("filterValues") or {}).get("GENRE")
+    if not isinstance(value, str):
+        return None
+    return {part.strip().strip('"').lower() for part in value.split(",") if part.strip()}
+
+
+def model_size(model: Recommender) -> int:
+    return len(model.dataset.item_ids)
 
 
 THEME_MAX_ITEMS = 100  # "Batch recommendations with themes from Content Generator": at most 100 items

@@ -87,8 +87,13 @@ class RepeatedField:
 # --------------------------------------------------------------------------- validating a line
 
 
-def validate_value(number: int, value: Any, kind: JobKind) -> ValidLine | list[Problem]:
-    """Check one decoded line against the input rules of ``kind``; return it canonical or its problems."""
+def validate_value(
+    number: int, value: Any, kind: JobKind, filtered: bool = True
+) -> ValidLine | list[Problem]:
+    """Check one decoded line against the input rules of ``kind``; return it canonical or its problems.
+
+    ``filtered``: the route names a filter; without one, a line's ``filterValues`` could only be dropped
+    (Personalize applies them to the job's filter), so it is a problem of the line instead."""
     if value.__class__ is dict and len(value) == 1:  # the common line, e.g. {"userId": "42"}: fast
         identifier = value.get(_ONLY_FIELD.get(kind))
         if identifier.__class__ is str and _plain_id(identifier):
@@ -108,7 +113,9 @@ def validate_value(number: int, value: Any, kind: JobKind) -> ValidLine | list[P
             problems.append(Problem(number, *checked))
         else:
             canonical[field] = checked
-    if "filterValues" in value:
+    if "filterValues" in value and not filtered:
+        problems.append(Problem(number, "no filterValues: the route has no filterArn", "filterValues"))
+    elif "filterValues" in value:
         filter_problem = _check_filter_values(value["filterValues"])
         if filter_problem:
             problems.append(Problem(number, *filter_problem))

@@ -141,6 +141,7 @@ class Submitter:
                 route.onInvalidLines,
                 staged,
                 max_lines=THEME_INPUT_LINES if route.themes is not None else None,
+                filtered=route.filterArn is not None,
             )
         except ObjectChangedError as exc:
             staged.abort()

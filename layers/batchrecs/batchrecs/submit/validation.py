@@ -98,6 +98,7 @@ def validate_upload(
     max_bytes: int = MAX_INPUT_BYTES,
     limits: ReadLimits = SERVICE_LIMITS,
     max_lines: int | None = None,  # the route's own limit (themes: 100), else the kind's
+    filtered: bool = True,  # the route names a filter (else a line's filterValues is a problem)
 ) -> ValidationResult:
     """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used.
 
@@ -121,7 +122,7 @@ def validate_upload(
                 break
             if value.__class__ is Blank:
                 continue
-            checked = value if value.__class__ is Problem else validate_value(number, value, kind)
+            checked = value if value.__class__ is Problem else validate_value(number, value, kind, filtered)
             if not isinstance(checked, ValidLine):
                 invalid += 1
                 staging = staging and on_invalid == "skip"
