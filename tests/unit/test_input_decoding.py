@@ -233,3 +233,24 @@ def test_seed_examples_validate_for_their_kind() -> None:
         result, _ = _validate(data, kind=kind)
         assert result.accepted, (stem, result.problems)
         assert result.totals.valid == 3
+
+
+@pytest.mark.parametrize("header", ["USER_ID", "user_id", "UserId", "userid", " userId "])
+def test_csv_headers_name_the_field_in_any_case_with_or_without_underscores(header: str) -> None:
+    # the seed-004 pipeline's files (Personalize's dataset columns) need no Glue step to be read
+    result, _ = _validate(f"{header}\n42\n7\n".encode(), "users.csv")
+    assert result.accepted and result.totals.valid == 2
+
+
+def test_an_interactions_csv_on_a_user_route_becomes_its_distinct_users_counted() -> None:
+    body = b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n1,100,1700000000,click\n2,101,1700000001,buy\n1,102,1700000002,click\n"
+    result, staged = _validate(body, "interactions.csv")
+    assert result.accepted
+    assert (result.totals.valid, result.totals.duplicates) == (2, 1)  # user 1 twice: counted, reported
+    assert bytes(staged.data) == b'{"userId":"1"}\n{"userId":"2"}\n'  # its users only
+
+
+def test_an_unknown_column_of_a_file_that_is_not_interactions_is_still_refused() -> None:
+    result, _ = _validate(b"USER_ID,COLOR\n1,red\n", "users.csv")
+    assert not result.accepted and result.file_problem is not None
+    assert result.file_problem.found == "unknown column 'COLOR'"

@@ -417,16 +417,29 @@ def _undecodable(cell: str) -> bool:
 
 
 def _csv_header(cells: list[str], number: int, kind: JobKind) -> list[str]:
-    columns = [cell.strip() for cell in cells]
+    """The header's columns as field names: ``USER_ID``, ``user_id``, ``UserId``... are ``userId`` (any
+    case, with or without underscores; likewise the other fields). A user route's file that is an
+    interactions file (USER_ID and ITEM_ID columns, as Personalize's interactions dataset has them) keeps
+    its user ids only: the other columns are left out (``""``) and a repeated user is a duplicate."""
     required = FIELDS[kind]
+    aliases = {field.lower(): field for field in required}
+    columns = [aliases.get(cell.strip().replace("_", "").lower(), cell.strip()) for cell in cells]
+    interactions = (
+        required == ("userId",)
+        and "userId" in columns
+        and any(cell.strip().replace("_", "").lower() == "itemid" for cell in cells)
+    )
+    if interactions:
+        columns = [column if column == "userId" else "" for column in columns]
     expected = f"a CSV header naming {', '.join(required)} (and optionally filterValues.<NAME> columns)"
     for column in columns:
-        if column not in required and not _FILTER_COLUMN.match(column):
+        if column and column not in required and not _FILTER_COLUMN.match(column):
             raise InputFormatError(Problem(number, expected, f"unknown column {column!r}"))
     missing = [field for field in required if field not in columns]
     if missing:
         raise InputFormatError(Problem(number, expected, f"no column {missing[0]!r}"))
-    if len(set(columns)) != len(columns):
+    named = [column for column in columns if column]
+    if len(set(named)) != len(named):
         raise InputFormatError(Problem(number, expected, "a repeated column"))
     return columns
 
@@ -434,6 +447,8 @@ def _csv_header(cells: list[str], number: int, kind: JobKind) -> list[str]:
 def _csv_record(columns: list[str], cells: list[str]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for column, cell in zip(columns, cells, strict=True):
+        if not column:  # an interactions file's other columns
+            continue
         if column == "itemList":
             record[column] = _csv_item_list(cell)
         elif match := _FILTER_COLUMN.match(column):
