@@ -394,7 +394,9 @@ class PersonalizeEmulator:
                 }
         if recipe == "aws-user-personalization":
             wanted = _genres_wanted(query) if job.filter_arn is not None else None
-            items, scores = model.recommend(query["userId"], count if wanted is None else model_size(model))
+            items, scores = model.recommend(
+                query["userId"], count if wanted is None else len(model.dataset.item_ids)
+            )
             if wanted is not None:  # INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)
                 genres = dict(zip(model.dataset.item_ids, model.dataset.item_genres, strict=True))
                 kept = [
@@ -454,10 +456,6 @@ def _genres_wanted(query: dict[str, Any]) -> set[str] | None:
     if not isinstance(value, str):
         return None
     return {part.strip().strip('"').lower() for part in value.split(",") if part.strip()}
-
-
-def model_size(model: Recommender) -> int:
-    return len(model.dataset.item_ids)
 
 
 THEME_MAX_ITEMS = 100  # "Batch recommendations with themes from Content Generator": at most 100 items
