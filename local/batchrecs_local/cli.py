@@ -190,6 +190,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-bytes", type=int, default=1 << 20, help="export chunk size (the template's ExportChunkBytes)"
     )
+    parser.add_argument(
+        "--kms",
+        action="store_true",
+        help="deploy with DataKmsKeyArn: a local KMS key encrypts bucket and jobs",
+    )
 
 
 def _route_options(parser: argparse.ArgumentParser) -> None:
@@ -211,6 +216,7 @@ def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -
         timings=Timings(pending=job_seconds / 2, running=job_seconds),
         log_level="INFO" if args.verbose else "WARNING",
         chunk_bytes=getattr(args, "chunk_bytes", 1 << 20),
+        kms=getattr(args, "kms", False),
     )
 
 
@@ -219,15 +225,13 @@ def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -
 
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
     from batchrecs.formats.lines import iter_file
-    from batchrecs.routes.config import THEME_INPUT_LINES, JobKind
-    from batchrecs.submit.validation import validate_upload, validate_upload_size
+    from batchrecs.routes.config import JobKind
+    from batchrecs.submit.validation import validate_for_route, validate_upload, validate_upload_size
 
-    max_lines, filtered = None, True
+    route = None
     if args.route:
         route = _routes(args).get(args.route)
         kind, on_invalid = route.kind, route.onInvalidLines
-        max_lines = THEME_INPUT_LINES if route.themes is not None else None  # as submit
-        filtered = route.filterArn is not None
     else:
         try:
             kind, on_invalid = JobKind(args.kind), "reject"
@@ -236,10 +240,11 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     size = _readable(args.file).stat().st_size
     result = validate_upload_size(size, kind, on_invalid)  # what submit checks first
     if result is None:
-        with args.file.open("rb") as file:
-            result = validate_upload(
-                iter_file(file), args.file.name, kind, on_invalid, max_lines=max_lines, filtered=filtered
-            )
+        with args.file.open("rb") as file:  # as submit checks it
+            if route is not None:
+                result = validate_for_route(iter_file(file), args.file.name, route)
+            else:
+                result = validate_upload(iter_file(file), args.file.name, kind, on_invalid)
     report = result.report(source=str(args.file), route=args.route)
     if args.json:
         print(json.dumps(report), file=out)

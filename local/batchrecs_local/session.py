@@ -50,6 +50,7 @@ class Options:
     log_level: str = "WARNING"
     chunk_bytes: int = 1 << 20  # the template's ExportChunkBytes, small locally to show the fan-out
     enforce_iam: bool = True  # False: calls the template does not allow are recorded, not refused
+    kms: bool = False  # deploy with DataKmsKeyArn: a local customer managed key encrypts the bucket and jobs
 
 
 class LocalCloud:
@@ -67,7 +68,15 @@ class LocalCloud:
             solutions = self.endpoint.emulator.solution_versions
             parameters = {param: solutions[recipe] for param, recipe in TEMPLATE_SOLUTIONS.items()}
             parameters["ExportChunkBytes"] = str(self.options.chunk_bytes)
+            kms = self.endpoint.client("kms")
+            if self.options.kms:
+                key = kms.create_key(Description="batchrecs local data key")["KeyMetadata"]["Arn"]
+                parameters["DataKmsKeyArn"] = key
             self.stack = deploy(self.endpoint, parameters)
+            if self.options.kms:  # the key policy README asks for, once the stack's role exists
+                policy = data_key_policy(ACCOUNT, self.stack.outputs["PersonalizeServiceRoleArn"])
+                kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+                self.endpoint.iam.set_resource_policy(key, policy)
             for problem in self.stack.undeliverable:  # AWS would drop these notifications: say so
                 print(f"local cloud: {problem}", file=sys.stderr)
             seed_people(self.endpoint, self.stack.outputs)
@@ -361,6 +370,46 @@ class LocalCloud:
             for page in paginator.paginate(TableName=table)
             for item in page.get("Items", [])
         ]
+
+
+def data_key_policy(account: str, personalize_role_arn: str) -> dict[str, Any]:
+    """The key policy a DataKmsKeyArn needs (README, "Encryption with your KMS key"): the account's IAM
+    policies decide for its functions; Personalize and its role may use the key for batch jobs ("Giving
+    Amazon Personalize permission to use your AWS KMS key"); SES may decrypt the contact import files."""
+    this_account = {"StringEquals": {"aws:SourceAccount": account}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EnableIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PersonalizeBatchJobs",
+                "Effect": "Allow",
+                "Principal": {"AWS": personalize_role_arn, "Service": "personalize.amazonaws.com"},
+                "Action": [
+                    "kms:Decrypt",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                    "kms:CreateGrant",
+                    "kms:ListGrants",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "SesContactImports",
+                "Effect": "Allow",
+                "Principal": {"Service": "ses.amazonaws.com"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": this_account,
+            },
+        ],
+    }
 
 
 def _plain(value: Any) -> Any:

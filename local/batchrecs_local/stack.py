@@ -220,10 +220,11 @@ def _prepare(parameters: dict[str, str], stack_name: str) -> tuple[_Resolver, di
     }
     translated = _translate(parameters)
     resolver = _Resolver(translated["Resources"], parameters, _Name(stack_name), stack_name)
-    resolver.conditions = {
-        name: bool(resolver.resolve(condition))
-        for name, condition in translated.get("Conditions", {}).items()
-    }
+    for name, condition in translated.get("Conditions", {}).items():
+        value = resolver.resolve(condition)
+        if not isinstance(value, bool):  # an intrinsic not resolved here must not read as true
+            raise ValueError(f"condition {name} is not resolved locally: {value!r}")
+        resolver.conditions[name] = value
     resources = {
         logical_id: resource
         for logical_id, resource in translated["Resources"].items()
@@ -257,6 +258,9 @@ _NAME_PROPERTIES = {
 }
 
 
+_NO_VALUE = object()  # what Ref AWS::NoValue resolves to, before its container drops it
+
+
 class _Resolver:
     """Resolves Ref, Fn::GetAtt, Fn::Sub and Fn::Join to local physical names and ARNs."""
 
@@ -281,7 +285,7 @@ class _Resolver:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return self.ref(arg)
+                return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
             if key == "Fn::GetAtt":
                 logical, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
                 return self.get_att(logical, attribute)
@@ -299,13 +303,17 @@ class _Resolver:
             if key == "Fn::Equals":
                 left, right = arg
                 return str(self.resolve(left)) == str(self.resolve(right))
+            if key == "Fn::Not":
+                (condition,) = arg
+                return not self.resolve(condition)
             if key == "Fn::If":
                 condition, when_true, when_false = arg
                 return self.resolve(when_true if self.conditions[condition] else when_false)
-        if isinstance(value, dict):
-            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, dict):  # AWS::NoValue removes the property or list item it stands for
+            resolved = {key: self.resolve(item) for key, item in value.items()}
+            return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in map(self.resolve, value) if item is not _NO_VALUE]
         return value
 
     def ref(self, name: Any) -> str:
@@ -384,8 +392,11 @@ def _create_bucket(
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     if "BucketEncryption" in props:
         rules = [  # CloudFormation and the S3 API name the default-encryption block differently
-            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
-            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            {
+                "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled", False)),
+            }
+            for rule in resolver.resolve(props["BucketEncryption"])["ServerSideEncryptionConfiguration"]
         ]
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
     if "PublicAccessBlockConfiguration" in props:
@@ -529,7 +540,7 @@ def _register_permissions(
         props = resource.get("Properties", {})
         kind = resource["Type"]
         if kind == "AWS::IAM::Role":
-            policies = [resolver.resolve(policy["PolicyDocument"]) for policy in props.get("Policies", [])]
+            policies = [policy["PolicyDocument"] for policy in resolver.resolve(props.get("Policies", []))]
             for arn in props.get("ManagedPolicyArns", []):
                 if arn not in MANAGED_POLICIES:
                     raise ValueError(
@@ -547,6 +558,13 @@ def _register_permissions(
                     session=stack.functions[user].name if user else "",
                 )
                 iam.add_role(role, function_key(user) if user else None)
+        elif kind == "AWS::S3::Bucket":  # SSE-KMS default encryption: object reads and writes use the key
+            for rule in resolver.resolve(props.get("BucketEncryption", {})).get(
+                "ServerSideEncryptionConfiguration", []
+            ):
+                default = rule.get("ServerSideEncryptionByDefault", {})
+                if default.get("SSEAlgorithm") == "aws:kms" and default.get("KMSMasterKeyID"):
+                    iam.set_bucket_key(resolver.ref(logical_id), str(default["KMSMasterKeyID"]))
         elif kind == "AWS::S3::BucketPolicy":
             bucket = resolver.ref(props["Bucket"]["Ref"])
             iam.set_resource_policy(f"arn:aws:s3:::{bucket}", resolver.resolve(props["PolicyDocument"]))

@@ -405,6 +405,14 @@ def test_a_dataset_import_and_a_new_solution_version_really_retrain_the_local_mo
         ]
         with pytest.raises(personalize.exceptions.ResourceInUseException):  # one training at a time
             personalize.create_solution_version(solutionArn=solution)
+        with pytest.raises(personalize.exceptions.ResourceInUseException, match="not ACTIVE"):
+            personalize.create_batch_inference_job(  # a version still training: "not now" (seed 004 waits)
+                jobName="on-a-training-version",
+                solutionVersionArn=second,
+                jobInput={"s3DataSource": {"path": f"s3://{BUCKET}/in/x.json"}},
+                jobOutput={"s3DataDestination": {"path": f"s3://{BUCKET}/out/x/"}},
+                roleArn=ROLE,
+            )
         trained = _wait(
             lambda: personalize.describe_solution_version(solutionVersionArn=second)["solutionVersion"]
         )
@@ -565,3 +573,141 @@ def test_theme_generation_is_for_similar_items_solutions_with_an_item_name_and_a
         "CREATE FAILED",
         "A theme generation job takes at most 100 items, not 101",
     )
+
+
+KMS_BUCKET = "emulator-data-kms"
+
+
+def test_a_job_reading_sse_kms_input_needs_the_key_named_and_permission_to_use_it(endpoint) -> None:
+    # "Giving Amazon Personalize permission to use your AWS KMS key": with an SSE-KMS bucket the job names
+    # the key (S3DataConfig.kmsKeyArn) and both the key policy and the role must let Personalize use it
+    s3, kms = endpoint.client("s3"), endpoint.client("kms")
+    key = kms.create_key(Description="emulator test key")["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket=KMS_BUCKET)
+    s3.put_bucket_encryption(
+        Bucket=KMS_BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
+            ]
+        },
+    )
+    endpoint.iam.set_resource_policy(f"arn:aws:s3:::{KMS_BUCKET}", _personalize_may_use(KMS_BUCKET))
+    endpoint.iam.set_bucket_key(KMS_BUCKET, key)
+    body = (FIXTURES / "seed002_user_personalization.in.jsonl").read_bytes()
+    keyed = {
+        "jobInput": {
+            "s3DataSource": {"path": f"s3://{KMS_BUCKET}/in/kms-named/input.json", "kmsKeyArn": key}
+        },
+        "jobOutput": {"s3DataDestination": {"path": f"s3://{KMS_BUCKET}/out/kms-named/", "kmsKeyArn": key}},
+    }
+    # Given no kmsKeyArn: the job fails saying which key to name
+    unnamed = _run(endpoint, "aws-user-personalization", "kms-unnamed", body, bucket=KMS_BUCKET)
+    assert unnamed["status"] == "CREATE FAILED"
+    assert f"is encrypted with the AWS KMS key {key}" in unnamed["failureReason"]
+    assert "jobInput.s3DataSource.kmsKeyArn" in unnamed["failureReason"]
+    # Given the key named but a key policy that does not let Personalize use it: CREATE FAILED, saying why
+    denied = _run(endpoint, "aws-user-personalization", "kms-named", body, bucket=KMS_BUCKET, **keyed)
+    assert denied["status"] == "CREATE FAILED"
+    assert "kms:Decrypt" in denied["failureReason"]
+    # Given the key policy the README asks for and a role that may use the key: the job runs
+    endpoint.iam.set_resource_policy(
+        key,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "personalize.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": "*",
+                }
+            ],
+        },
+    )
+    role = _role("arn:aws:iam::123456789012:role/personalize-with-key")
+    role.policies.append(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key}
+            ],
+        }
+    )
+    endpoint.iam.add_role(role)
+    request = {
+        "jobInput": {"s3DataSource": {"path": f"s3://{KMS_BUCKET}/in/kms-ok/input.json", "kmsKeyArn": key}},
+        "jobOutput": {"s3DataDestination": {"path": f"s3://{KMS_BUCKET}/out/kms-ok/", "kmsKeyArn": key}},
+    }
+    job = _run(
+        endpoint, "aws-user-personalization", "kms-ok", body, bucket=KMS_BUCKET, role=role.arn, **request
+    )
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    # And Describe returns the keys as the API model's BatchInferenceJob has them
+    assert job["jobInput"] == request["jobInput"] and job["jobOutput"] == request["jobOutput"]
+    assert job["batchInferenceJobMode"] == "BATCH_INFERENCE"
+    personalize = endpoint.client("personalize")
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="is not a KMS key ARN"):
+        _run(
+            endpoint,
+            "aws-user-personalization",
+            "kms-bad-arn",
+            body,
+            jobInput={"s3DataSource": {"path": f"s3://{BUCKET}/in/x", "kmsKeyArn": "alias/mine"}},
+        )
+
+
+def test_batch_jobs_are_listed_newest_first_a_page_at_a_time_with_the_summary_fields() -> None:
+    # ListBatchInferenceJobs / ListBatchSegmentJobs (API model): maxResults 1-100, nextToken while more are
+    # left, an unknown token is InvalidNextTokenException; summaries carry batchInferenceJobMode
+    local = LocalEndpoint(timings=Timings(pending=30, running=30)).start()
+    try:
+        personalize = local.client("personalize")
+        request = {
+            "solutionVersionArn": local.emulator.solution_versions["aws-user-personalization"],
+            "jobInput": {"s3DataSource": {"path": "s3://b/in.json"}},
+            "jobOutput": {"s3DataDestination": {"path": "s3://b/out/"}},
+            "roleArn": ROLE,
+        }
+        for i in range(5):
+            personalize.create_batch_inference_job(jobName=f"page-{i}", **request)
+            time.sleep(0.01)  # distinct creation times: newest first is an order
+        first = personalize.list_batch_inference_jobs(maxResults=2)
+        assert [j["jobName"] for j in first["batchInferenceJobs"]] == ["page-4", "page-3"]
+        assert first["batchInferenceJobs"][0]["batchInferenceJobMode"] == "BATCH_INFERENCE"
+        second = personalize.list_batch_inference_jobs(maxResults=2, nextToken=first["nextToken"])
+        last = personalize.list_batch_inference_jobs(maxResults=2, nextToken=second["nextToken"])
+        assert [j["jobName"] for j in second["batchInferenceJobs"] + last["batchInferenceJobs"]] == [
+            "page-2",
+            "page-1",
+            "page-0",
+        ]
+        assert "nextToken" not in last
+        pages = personalize.get_paginator("list_batch_inference_jobs").paginate(
+            PaginationConfig={"PageSize": 3}
+        )
+        assert sum(len(p["batchInferenceJobs"]) for p in pages) == 5
+        assert personalize.list_batch_segment_jobs()["batchSegmentJobs"] == []
+        with pytest.raises(personalize.exceptions.InvalidNextTokenException):
+            personalize.list_batch_inference_jobs(nextToken="not-a-token")
+        with pytest.raises(personalize.exceptions.InvalidInputException):
+            personalize.list_batch_inference_jobs(maxResults=101)
+    finally:
+        local.stop()
+
+
+@pytest.mark.parametrize(
+    ("influence", "message"),
+    [({"RECENCY": 0.5}, "is not POPULARITY or FRESHNESS"), ({"POPULARITY": 1.5}, "is not between 0 and 1")],
+)
+def test_ranking_influence_takes_the_api_models_keys_and_range(endpoint, influence, message) -> None:
+    # API reference, BatchInferenceJobConfig.rankingInfluence: keys POPULARITY | FRESHNESS, values 0-1
+    personalize = endpoint.client("personalize")
+    with pytest.raises(personalize.exceptions.InvalidInputException, match=message):
+        _run(
+            endpoint,
+            "aws-user-personalization",
+            "influence-bad",
+            b'{"userId": "1"}\n',
+            batchInferenceJobConfig={"rankingInfluence": influence},
+        )

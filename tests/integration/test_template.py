@@ -113,8 +113,52 @@ def test_template_passes_cfn_lint_with_the_serverless_rules_and_informational_ch
 
 
 def _statements(function: str) -> dict[str, dict[str, Any]]:
+    """A function's policy statements by Sid, those of a conditional policy (!If) included."""
     policies = TEMPLATE["Resources"][function]["Properties"]["Policies"]
+    policies = [policy["If"][1] if "If" in policy else policy for policy in policies]
     return {statement["Sid"]: statement for policy in policies for statement in policy["Statement"]}
+
+
+def test_with_a_data_key_each_function_using_the_buckets_objects_may_use_it_through_s3_only() -> None:
+    # "Using server-side encryption with AWS KMS keys" (S3): reading an SSE-KMS object needs kms:Decrypt,
+    # writing one kms:GenerateDataKey; the grant is for the stack's key, through S3 only
+    resources = TEMPLATE["Resources"]
+    encryption = resources["DataBucket"]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ]
+    assert encryption[0]["ServerSideEncryptionByDefault"] == {
+        "If": [
+            "UseDataKmsKey",
+            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Ref": "DataKmsKeyArn"}},
+            {"SSEAlgorithm": "AES256"},
+        ]
+    }
+    assert encryption[0]["BucketKeyEnabled"] is True
+    using_objects = {
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for statement in _statements(name).values()
+        if re.search(r"s3:(Get|Put)Object", str(statement["Action"])) and "DataBucket" in str(statement)
+    }
+    assert using_objects == {
+        "SubmitFunction",
+        "MonitorFunction",
+        "ExportPlannerFunction",
+        "ExportWorkerFunction",
+    }
+    for name in using_objects:
+        [conditional] = [p for p in resources[name]["Properties"]["Policies"] if "If" in p]
+        condition, granted, otherwise = conditional["If"]
+        assert (condition, otherwise) == ("UseDataKmsKey", {"Ref": "AWS::NoValue"})
+        [statement] = granted["Statement"]
+        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert statement["Resource"] == {"Ref": "DataKmsKeyArn"}
+        assert statement["Condition"] == {
+            "StringEquals": {"kms:ViaService": {"Sub": "s3.${AWS::Region}.amazonaws.com"}}
+        }
+    submit = resources["SubmitFunction"]["Properties"]["Environment"]["Variables"]
+    assert submit["DATA_KMS_KEY_ARN"] == {"Ref": "DataKmsKeyArn"}
 
 
 def test_ses_may_read_only_the_import_files_and_only_for_this_account() -> None:

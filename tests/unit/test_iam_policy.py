@@ -152,8 +152,13 @@ def test_a_resource_policy_applies_only_to_the_principals_it_names() -> None:
             "Resource": "*",
         }
     )
-    assert authorize(Request("kms:Decrypt", "*"), ROLE, [], account_root) is Decision.ALLOW
-    assert authorize(Request("kms:Decrypt", "*"), personalize, [], account_root) is Decision.IMPLICIT_DENY
+    # the account as principal delegates to IAM: the role's own policy decides ("AWS JSON policy elements:
+    # Principal"; a key policy's root statement "enables IAM policies", AWS KMS developer guide)
+    decrypt = Request("kms:Decrypt", "*")
+    assert authorize(decrypt, ROLE, [], account_root) is Decision.IMPLICIT_DENY
+    may_decrypt = _policy({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})
+    assert authorize(decrypt, ROLE, [may_decrypt], account_root) is Decision.ALLOW
+    assert authorize(decrypt, personalize, [], account_root) is Decision.IMPLICIT_DENY
 
 
 @pytest.mark.parametrize(

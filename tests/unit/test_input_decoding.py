@@ -6,10 +6,11 @@ import gzip
 
 import orjson
 import pytest
-from batchrecs.routes.config import JobKind
-from batchrecs.submit.validation import ValidationResult, validate_upload
+from batchrecs.errors import ConfigError
+from batchrecs.routes.config import JobKind, Route, parse_routes
+from batchrecs.submit.validation import ValidationResult, validate_for_route, validate_upload
 
-from tests.conftest import FIXTURES, chunked
+from tests.conftest import FIXTURES, SOLUTION_ARNS, chunked
 
 UP = JobKind.USER_PERSONALIZATION
 
@@ -254,3 +255,48 @@ def test_an_unknown_column_of_a_file_that_is_not_interactions_is_still_refused()
     result, _ = _validate(b"USER_ID,COLOR\n1,red\n", "users.csv")
     assert not result.accepted and result.file_problem is not None
     assert result.file_problem.found == "unknown column 'COLOR'"
+
+
+def _columns_route(columns: str, kind: str = "personalized-ranking") -> Route:
+    text = (
+        f"routes:\n  r:\n    kind: {kind}\n    solutionVersionArn: {SOLUTION_ARNS['USER_PERSONALIZATION_SOLUTION_VERSION_ARN']}\n"
+        f"    columns: {columns}\n    destination: {{type: dynamodb}}\n"
+    )
+    return parse_routes(text, {}).get("r")
+
+
+def test_a_routes_columns_name_its_own_csv_headers_in_any_case() -> None:
+    # Given a route whose files come with the data team's headers (the seed-004 Glue step's mapping)
+    route = _columns_route("{userId: customer_ref, itemList: Candidates}")
+    body = b"CUSTOMER_REF,candidates\nc-1,10|11\nc-2,12\n"
+    writer = RecordingWriter()
+    # When a CSV with those headers is validated as submit does it
+    result = validate_for_route(iter([body]), "users.csv", route, writer)
+    # Then each header is the field it names, and the staged copy is Personalize's JSON Lines
+    assert result.accepted, result.problems
+    assert bytes(writer.data) == (
+        b'{"userId":"c-1","itemList":["10","11"]}\n{"userId":"c-2","itemList":["12"]}\n'
+    )
+
+
+def test_a_csv_without_the_routes_column_says_which_header_it_needs() -> None:
+    route = _columns_route("{userId: customer_ref}", kind="user-personalization")
+    result = validate_for_route(iter([b"email\nx@example.com\n"]), "users.csv", route)
+    assert not result.accepted and result.file_problem is not None
+    assert result.file_problem.expected.startswith("a CSV header naming customer_ref")
+    assert result.file_problem.found == "unknown column 'email'"
+    missing = validate_for_route(iter([b"filterValues.GENRE\nx\n"]), "users.csv", route)
+    assert missing.file_problem is not None and missing.file_problem.found == "no column 'customer_ref'"
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ("{itemId: ref}", "'itemId' is not an input field of personalized-ranking"),
+        ("{userId: 'a,b'}", "is not a CSV header"),
+        ("{userId: ref, itemList: REF}", "two fields name the same header"),
+    ],
+)
+def test_a_routes_columns_are_checked_at_load(columns: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _columns_route(columns)

@@ -165,3 +165,20 @@ def test_unknown_route_lookup_lists_configured_routes() -> None:
         match=r"no route named 'nope' \(configured: home, ranking, related, segment-attributes, segments, themes, weekly-email\)",
     ):
         config.get("nope")
+
+
+def test_the_readme_routes_section_shows_every_route_option() -> None:
+    # Given the README's Routes section (up to its Input files part)
+    from batchrecs.routes.config import Route, RoutesConfig
+    from batchrecs.sinks.dynamodb.settings import DynamoDBDestination
+    from batchrecs.sinks.ses.settings import SesDestination
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Routes") : readme.index("\n### Input files")]
+    # Then every option of a route, of the routes file and of each destination is written there as it is
+    # written in the routes file ("name:" in an example), so a new option cannot go undocumented
+    options = {*Route.model_fields, *RoutesConfig.model_fields}
+    options |= {*DynamoDBDestination.model_fields, *SesDestination.model_fields}
+    options -= {"name", "routes"}  # a route's name is its key; routes is the file itself
+    missing = sorted(option for option in options if f"{option}:" not in section)
+    assert missing == []

@@ -52,6 +52,7 @@ def build_submitter(settings: SubmitSettings, personalize_client: Any = None) ->
         personalize=PersonalizeBatchJobs(personalize_client),
         events=EventBridgePublisher(settings.event_bus_name),
         role_arn=settings.personalize_role_arn,
+        kms_key_arn=settings.data_kms_key_arn or None,
     )
 
 

@@ -20,6 +20,10 @@ class _Settings(BaseSettings):
 
 class SubmitSettings(_Settings):
     personalize_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    # the stack's DataKmsKeyArn: each job's input and output kmsKeyArn (empty: the bucket uses SSE-S3)
+    data_kms_key_arn: str = Field(
+        default="", pattern=r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+)?$"
+    )
 
 
 class MonitorSettings(_Settings):

@@ -51,6 +51,7 @@ class Authorizer:
         self._keys: dict[str, Role] = {}
         self._roles: dict[str, Role] = {}
         self._resource_policies: dict[str, Policy] = {}
+        self._bucket_keys: dict[str, str] = {}  # bucket -> the KMS key of its default encryption (SSE-KMS)
         self._lock = threading.Lock()
         self.denials: list[Denial] = []
         self.calls: dict[str, set[str]] = {}  # caller -> actions it asked for
@@ -66,6 +67,29 @@ class Authorizer:
     def set_resource_policy(self, resource_arn: str, policy: Policy) -> None:
         self._resource_policies[resource_arn] = policy
 
+    def set_bucket_key(self, bucket: str, key_arn: str) -> None:
+        """``bucket`` encrypts new objects with ``key_arn`` (SSE-KMS default encryption)."""
+        self._bucket_keys[bucket] = key_arn
+
+    def bucket_key(self, bucket: str) -> str | None:
+        return self._bucket_keys.get(bucket)
+
+    def key_requests(self, request: Request, region: str, multipart: bool = False) -> list[Request]:
+        """What an S3 object request also asks KMS for when its bucket encrypts with a KMS key ("Using
+        server-side encryption with AWS KMS keys", S3 user guide): a read decrypts, a write generates a
+        data key (a multipart upload also decrypts), each through S3 (kms:ViaService)."""
+        bucket = request.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        key = self._bucket_keys.get(bucket)
+        if key is None or "/" not in request.resource.removeprefix("arn:aws:s3:::"):
+            return []
+        via = {**request.context, "kms:ViaService": f"s3.{region}.amazonaws.com"}
+        if request.action in ("s3:GetObject", "s3:GetObjectVersion"):
+            return [Request("kms:Decrypt", key, via)]
+        if request.action == "s3:PutObject":
+            needs = [Request("kms:GenerateDataKey", key, via)]
+            return [*needs, Request("kms:Decrypt", key, via)] if multipart else needs
+        return []
+
     def role(self, arn: str) -> Role | None:
         return self._roles.get(arn)
 
@@ -74,6 +98,7 @@ class Authorizer:
             self._keys.clear()
             self._roles.clear()
             self._resource_policies.clear()
+            self._bucket_keys.clear()
             self.denials.clear()
             self.calls.clear()
 
@@ -96,6 +121,11 @@ class Authorizer:
             return self._deny(
                 Denial(caller, placeholder, f"because the local IAM check cannot read it ({exc})")
             )
+        multipart = "uploads" in http.query or "uploadId" in http.query
+        requests = [
+            *requests,
+            *(need for request in requests for need in self.key_requests(request, http.region, multipart)),
+        ]
         for request in requests:
             self._record(role.session or role.name, request.action)
             if request.action in ALWAYS_ALLOWED:

@@ -150,9 +150,9 @@ def _principal_matches(element: Any, principal: Principal) -> bool:
                     return True
                 if principal.arn is not None and value == principal.arn:
                     return True
-                account = re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}):root|(\d{12})", str(value))
-                if account and principal.arn is not None and principal.account in account.groups():
-                    return True  # the account trusts its own identities (their policies decide)
+                # the account itself as principal ("arn:...:root"): the account delegates to IAM, and the
+                # identity's own policies decide ("AWS JSON policy elements: Principal"; a key policy's
+                # root statement "enables IAM policies", AWS KMS developer guide): it grants no one
     return False
 
 

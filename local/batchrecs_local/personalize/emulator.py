@@ -20,7 +20,7 @@ from typing import Any
 from batchrecs_local.iam import Authorizer
 from batchrecs_local.iam.policy import Request
 from batchrecs_local.personalize.recommender import Recommender
-from batchrecs_local.personalize.training import ApiError, Training, required
+from batchrecs_local.personalize.training import ApiError, Training, page, required
 
 TARGET_PREFIX = "AmazonPersonalize."
 PENDING = "CREATE PENDING"
@@ -28,6 +28,7 @@ IN_PROGRESS = "CREATE IN_PROGRESS"
 ACTIVE = "ACTIVE"
 FAILED = "CREATE FAILED"
 JOB_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
+KMS_KEY_ARN = re.compile(r"arn:aws.*:kms:.*:[0-9]{12}:key/.*")  # the API model's kmsKeyArn (S3DataConfig)
 ROLE_ARN = re.compile(r"arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")  # botocore's RoleArn
 DEFAULT_RESULTS = {"inference": 25, "segment": 100}
 
@@ -73,6 +74,8 @@ class EmulatedJob:
     filter_arn: str | None
     config: dict[str, Any] | None
     theme_item_name: str | None = None  # THEME_GENERATION: the Items field themes are named from
+    input_key: str | None = None  # kmsKeyArn of jobInput.s3DataSource / jobOutput.s3DataDestination
+    output_key: str | None = None
     status: str = PENDING
     failure_reason: str | None = None
     created: float = field(default_factory=time.time)
@@ -84,8 +87,8 @@ class EmulatedJob:
             "jobName": self.name,
             f"{prefix}Arn": self.arn,
             "solutionVersionArn": self.solution_version_arn,
-            "jobInput": {"s3DataSource": {"path": self.input_path}},
-            "jobOutput": {"s3DataDestination": {"path": self.output_path}},
+            "jobInput": {"s3DataSource": _s3_config(self.input_path, self.input_key)},
+            "jobOutput": {"s3DataDestination": _s3_config(self.output_path, self.output_key)},
             "roleArn": self.role_arn,
             "status": self.status,
             "creationDateTime": self.created,
@@ -99,10 +102,15 @@ class EmulatedJob:
             body["failureReason"] = self.failure_reason
         if self.config:
             body["batchInferenceJobConfig"] = self.config
+        if self.kind == "inference":  # the API model's BatchInferenceJob has the mode, the theme config
+            body["batchInferenceJobMode"] = self.mode
         if self.theme_item_name is not None:
-            body["batchInferenceJobMode"] = "THEME_GENERATION"
             body["themeGenerationConfig"] = {"fieldsForThemeGeneration": {"itemName": self.theme_item_name}}
         return body
+
+    @property
+    def mode(self) -> str:
+        return "BATCH_INFERENCE" if self.theme_item_name is None else "THEME_GENERATION"
 
     def summary(self) -> dict[str, Any]:
         prefix = "batchInferenceJob" if self.kind == "inference" else "batchSegmentJob"
@@ -116,7 +124,13 @@ class EmulatedJob:
         }
         if self.failure_reason:
             body["failureReason"] = self.failure_reason
+        if self.kind == "inference":
+            body["batchInferenceJobMode"] = self.mode
         return body
+
+
+def _s3_config(path: str, key: str | None) -> dict[str, str]:
+    return {"path": path, **({"kmsKeyArn": key} if key else {})}
 
 
 class PersonalizeEmulator:
@@ -190,6 +204,12 @@ class PersonalizeEmulator:
 
     # ------------------------------------------------------------------ actions
 
+    def _list_batch_inference_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
+        return page("batchInferenceJobs", self._list("inference", body), body)
+
+    def _list_batch_segment_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
+        return page("batchSegmentJobs", self._list("segment", body), body)
+
     def _create_batch_inference_job(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"batchInferenceJobArn": self._create("inference", body).arn}
 
@@ -202,27 +222,23 @@ class PersonalizeEmulator:
     def _describe_batch_segment_job(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"batchSegmentJob": self._job(body.get("batchSegmentJobArn"), "segment").describe()}
 
-    def _list_batch_inference_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"batchInferenceJobs": self._list("inference", body)}
-
-    def _list_batch_segment_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"batchSegmentJobs": self._list("segment", body)}
-
     def _create(self, kind: str, body: dict[str, Any]) -> EmulatedJob:
         name = required(body, "jobName")
         if not JOB_NAME.match(name) or len(name) > 63:
             raise ApiError("InvalidInputException", f"jobName {name!r} does not match {JOB_NAME.pattern}")
         solution = required(body, "solutionVersionArn")
-        input_path = required(
-            body.get("jobInput", {}).get("s3DataSource", {}), "path", "jobInput.s3DataSource.path"
-        )
-        output_path = required(
-            body.get("jobOutput", {}).get("s3DataDestination", {}), "path", "jobOutput.s3DataDestination.path"
-        )
+        source = body.get("jobInput", {}).get("s3DataSource", {})
+        destination = body.get("jobOutput", {}).get("s3DataDestination", {})
+        input_path = required(source, "path", "jobInput.s3DataSource.path")
+        output_path = required(destination, "path", "jobOutput.s3DataDestination.path")
+        for key in (source.get("kmsKeyArn"), destination.get("kmsKeyArn")):
+            if key is not None and not KMS_KEY_ARN.fullmatch(key):  # the API model's kmsKeyArn shape
+                raise ApiError("InvalidInputException", f"kmsKeyArn {key!r} is not a KMS key ARN")
         role = required(body, "roleArn")
         if not ROLE_ARN.fullmatch(role) or len(role) > 256:  # the API model's RoleArn shape
             raise ApiError("InvalidInputException", f"roleArn {role!r} is not an IAM role ARN")
         _check_tags(body.get("tags") or [])
+        _check_config(body.get("batchInferenceJobConfig") or {})
         version = self.training.version(solution)
         if version is None:
             raise ApiError(
@@ -272,6 +288,8 @@ class PersonalizeEmulator:
                 filter_arn=body.get("filterArn"),
                 config=body.get("batchInferenceJobConfig"),
                 theme_item_name=theme_item_name,
+                input_key=source.get("kmsKeyArn"),
+                output_key=destination.get("kmsKeyArn"),
             )
             self._jobs[arn] = job
         threading.Thread(target=self._run, args=(job,), name=f"personalize-{name}", daemon=True).start()
@@ -292,8 +310,8 @@ class PersonalizeEmulator:
                 for j in self._jobs.values()
                 if j.kind == kind and solution in (None, j.solution_version_arn)
             ]
-        jobs.sort(key=lambda job: job.created, reverse=True)
-        return [job.summary() for job in jobs[: int(body.get("maxResults", 100))]]
+        jobs.sort(key=lambda job: (job.created, job.arn), reverse=True)
+        return [job.summary() for job in jobs]
 
     # ------------------------------------------------------------------ running a job
 
@@ -333,6 +351,8 @@ class PersonalizeEmulator:
             Request("s3:GetObject", f"arn:aws:s3:::{in_bucket}/{in_key}"),
             Request("s3:PutObject", f"arn:aws:s3:::{out_bucket}/{out_key}{name}.out"),
         ]
+        # an SSE-KMS bucket: the role and the key policy must let Personalize use the key
+        needs += [key for need in needs for key in self._iam.key_requests(need, self._region)]
         source = {"aws:SourceAccount": self._account, "aws:SourceArn": job.arn}
         denial = self._iam.check_service("personalize.amazonaws.com", job.role_arn, needs, source)
         if denial is not None:
@@ -344,8 +364,19 @@ class PersonalizeEmulator:
             )
 
     def _compute(self, job: EmulatedJob) -> list[bytes]:
-        self._check_access(job)
         bucket, key = _split(job.input_path)
+        try:
+            found = self._s3_client().head_object(Bucket=bucket, Key=key)
+        except Exception as exc:  # noqa: BLE001 - any failure to read is the job's failure reason
+            raise ApiError("CREATE FAILED", f"Could not read input {job.input_path}: {exc}") from exc
+        if found.get("ServerSideEncryption") == "aws:kms" and not job.input_key:
+            raise ApiError(  # "Giving Amazon Personalize permission to use your AWS KMS key"
+                "CREATE FAILED",
+                f"The input {job.input_path} is encrypted with the AWS KMS key {found.get('SSEKMSKeyId')}: "
+                "name it as jobInput.s3DataSource.kmsKeyArn and give Amazon Personalize and the role "
+                "permission to use it",
+            )
+        self._check_access(job)
         try:
             body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # noqa: BLE001 - any failure to read is the job's failure reason
@@ -394,8 +425,11 @@ class PersonalizeEmulator:
                 }
         if recipe == "aws-user-personalization":
             wanted = _genres_wanted(query) if job.filter_arn is not None else None
+            influence = (job.config or {}).get("rankingInfluence") or {}
             items, scores = model.recommend(
-                query["userId"], count if wanted is None else len(model.dataset.item_ids)
+                query["userId"],
+                count if wanted is None else len(model.dataset.item_ids),
+                popularity=float(influence.get("POPULARITY", 0.0)),
             )
             if wanted is not None:  # INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)
                 genres = dict(zip(model.dataset.item_ids, model.dataset.item_genres, strict=True))
@@ -447,6 +481,21 @@ def _check_tags(tags: list[Any]) -> None:
             raise ApiError("InvalidInputException", f"tagKey {key!r} is not a valid tag key")
         if not isinstance(value, str) or len(value) > 256:
             raise ApiError("InvalidInputException", f"tagValue of {key!r} is not a valid tag value")
+
+
+def _check_config(config: dict[str, Any]) -> None:
+    """The API model's BatchInferenceJobConfig: rankingInfluence keys POPULARITY | FRESHNESS, each a
+    number from 0 to 1 (locally, POPULARITY reorders a user's items; the local items have no age)."""
+    influence = config.get("rankingInfluence") or {}
+    for key, value in influence.items():
+        if key not in ("POPULARITY", "FRESHNESS"):
+            raise ApiError(
+                "InvalidInputException", f"rankingInfluence key {key!r} is not POPULARITY or FRESHNESS"
+            )
+        if not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ApiError(
+                "InvalidInputException", f"rankingInfluence {key} {value!r} is not between 0 and 1"
+            )
 
 
 def _genres_wanted(query: dict[str, Any]) -> set[str] | None:

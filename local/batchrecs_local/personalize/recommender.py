@@ -138,13 +138,17 @@ class Recommender:
         """Every known user's score for every item (users x items), seen items included."""
         return self._matrix @ self._similarity
 
-    def recommend(self, user: str, count: int) -> tuple[list[str], list[float]]:
-        """User-Personalization: unseen items by score, or popular items for a cold user."""
+    def recommend(self, user: str, count: int, popularity: float = 0.0) -> tuple[list[str], list[float]]:
+        """User-Personalization: unseen items by score, or popular items for a cold user. ``popularity``
+        (a job's rankingInfluence POPULARITY, 0-1) blends the items' popularity into the order."""
         index = self._user_index.get(user)
         if index is None:
             order = self._popular_order[:count]
             return self._ids(order), _rounded(self._popularity[order])
         scores = self._user_scores[index].copy()
+        if popularity:
+            top = float(scores.max()) or 1.0
+            scores = (1 - popularity) * scores / top + popularity * self._popularity / self._popularity.max()
         scores[self._matrix[index] > 0] = -np.inf
         order = np.argsort(-scores, kind="stable")[:count]
         probabilities = _softmax(self._user_scores[index], self._matrix[index] == 0)

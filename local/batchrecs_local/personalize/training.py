@@ -153,14 +153,7 @@ class Training:
                 raise ApiError("ResourceNotFoundException", f"Could not find solution with ARN {solution}")
             versions = [v for v in self.versions.values() if solution is None or v.solution_arn == solution]
         versions.sort(key=lambda v: v.created, reverse=True)
-        size = body.get("maxResults", 100)
-        if not isinstance(size, int) or not 1 <= size <= 100:
-            raise ApiError("InvalidInputException", f"maxResults {size} is not between 1 and 100")
-        start = int(body.get("nextToken") or 0)
-        page: dict[str, Any] = {"solutionVersions": [v.summary() for v in versions[start : start + size]]}
-        if start + size < len(versions):
-            page["nextToken"] = str(start + size)
-        return page
+        return page("solutionVersions", [v.summary() for v in versions], body)
 
     def describe_solution(self, body: dict[str, Any]) -> dict[str, Any]:
         """The solution, with its newest version as ``latestSolutionVersion`` (whatever its status)."""
@@ -340,6 +333,22 @@ def parse_interactions(body: bytes) -> list[tuple[str, str, int]]:
                 FAILED, f"Line {number}: expected USER_ID, ITEM_ID and an integer TIMESTAMP"
             ) from None
     return rows
+
+
+def page(field: str, items: list[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
+    """One page of a List* answer: ``maxResults`` (1-100, default 100, the API model's MaxResults) items
+    from where ``nextToken`` says, and a ``nextToken`` while more are left (opaque to callers)."""
+    size = body.get("maxResults", 100)
+    if not isinstance(size, int) or not 1 <= size <= 100:
+        raise ApiError("InvalidInputException", f"maxResults {size} is not between 1 and 100")
+    token = body.get("nextToken") or "0"
+    if not token.isdigit():
+        raise ApiError("InvalidNextTokenException", f"nextToken {token!r} was not given by this API")
+    start = int(token)
+    answer: dict[str, Any] = {field: items[start : start + size]}
+    if start + size < len(items):
+        answer["nextToken"] = str(start + size)
+    return answer
 
 
 def required(body: dict[str, Any], name: str, label: str | None = None) -> str:

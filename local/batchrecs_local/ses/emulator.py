@@ -247,9 +247,10 @@ class SesEmulator:
             "aws:SourceAccount": account,
             "aws:SourceArn": f"arn:aws:ses:{REGION}:{account}:import-job/{job.job_id}",
         }
-        denial = self._iam.check_service(
-            "ses.amazonaws.com", None, [Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")], source
-        )
+        read = Request("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")
+        # an SSE-KMS bucket: the key's policy must let SES decrypt (SES has no role here)
+        needs = [read, *self._iam.key_requests(read, REGION)]
+        denial = self._iam.check_service("ses.amazonaws.com", None, needs, source)
         if denial is not None:
             raise ValueError(f"Access denied: {denial.message()}")
 

@@ -16,7 +16,7 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -72,13 +72,18 @@ class SourceError(Exception):
 
 
 def read_entries(
-    chunks: Iterable[bytes], name: str, kind: JobKind, limits: ReadLimits = SERVICE_LIMITS
+    chunks: Iterable[bytes],
+    name: str,
+    kind: JobKind,
+    limits: ReadLimits = SERVICE_LIMITS,
+    columns: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(line number, value)`` for every line or array element of an upload.
 
     ``value`` is the decoded JSON value, a ``Problem`` for a line that could not be decoded, or a
     ``Blank`` run of blank lines. Raises ``InputFormatError`` when the file cannot be read further, and
-    ``SourceError`` (its cause the original error) when ``chunks`` fails.
+    ``SourceError`` (its cause the original error) when ``chunks`` fails. ``columns`` (a route's) names
+    the CSV header of an input field, e.g. ``{"userId": "customer_ref"}``.
     """
     stream = _bounded(_decompressed(_source(chunks)), limits.content_bytes)
     stream = _without_utf8_bom(stream)
@@ -96,7 +101,8 @@ def read_entries(
     elif plain_name.lower().endswith(".csv") or (
         not head.startswith(b"{") and _CSV_HEADER.match(head.decode("utf-8", "replace"))
     ):
-        yield from _csv_entries(iter_bounded_lines(stream, limits.line_bytes), kind, first, limits.line_bytes)
+        lines = iter_bounded_lines(stream, limits.line_bytes)
+        yield from _csv_entries(lines, kind, first, limits.line_bytes, columns or {})
     else:
         yield from _jsonl_entries(iter_bounded_lines(stream, limits.line_bytes), first, limits.line_bytes)
 
@@ -372,7 +378,7 @@ class _ArrayReader:
 
 
 def _csv_entries(
-    lines: Iterator[bytes | LongLine], kind: JobKind, first: int, limit: int
+    lines: Iterator[bytes | LongLine], kind: JobKind, first: int, limit: int, renames: Mapping[str, str]
 ) -> Iterator[tuple[int, Any]]:
     """Rows of a CSV file with a header, read by a strict CSV reader: a quoted cell may hold newlines
     and commas; a broken quote is a problem of the row it starts on."""
@@ -404,7 +410,7 @@ def _csv_entries(
             yield start, Problem(start, "UTF-8 text", "an invalid byte")
             continue
         if not columns:
-            columns = _csv_header(cells, start, kind)
+            columns = _csv_header(cells, start, kind, renames)
             continue
         if len(cells) != len(columns):
             yield start, Problem(start, f"{len(columns)} comma-separated values", f"{len(cells)} values")
@@ -416,14 +422,20 @@ def _undecodable(cell: str) -> bool:
     return any("\udc80" <= char <= "\udcff" for char in cell) if not cell.isascii() else False
 
 
-def _csv_header(cells: list[str], number: int, kind: JobKind) -> list[str]:
-    """The header's columns as field names: ``USER_ID``, ``user_id``, ``UserId``... are ``userId`` (any
-    case, with or without underscores; likewise the other fields). A user route's file that is an
-    interactions file (USER_ID and ITEM_ID columns, as Personalize's interactions dataset has them) keeps
-    its user ids only: the other columns are left out (``""``) and a repeated user is a duplicate."""
+def _csv_header(cells: list[str], number: int, kind: JobKind, renames: Mapping[str, str]) -> list[str]:
+    """The header's columns as field names: the route's ``columns`` first (``{userId: customer_ref}``:
+    a ``customer_ref`` column, in any case, is ``userId``), then ``USER_ID``, ``user_id``, ``UserId``...
+    are ``userId`` (any case, with or without underscores; likewise the other fields). A user route's file
+    that is an interactions file (USER_ID and ITEM_ID columns, as Personalize's interactions dataset has
+    them) keeps its user ids only: the other columns are left out (``""``) and a repeated user is a
+    duplicate."""
     required = FIELDS[kind]
     aliases = {field.lower(): field for field in required}
-    columns = [aliases.get(cell.strip().replace("_", "").lower(), cell.strip()) for cell in cells]
+    renamed = {header.lower(): field for field, header in renames.items()}
+    columns = [
+        renamed.get(cell.strip().lower()) or aliases.get(cell.strip().replace("_", "").lower(), cell.strip())
+        for cell in cells
+    ]
     interactions = (
         required == ("userId",)
         and "userId" in columns
@@ -431,13 +443,15 @@ def _csv_header(cells: list[str], number: int, kind: JobKind) -> list[str]:
     )
     if interactions:
         columns = [column if column == "userId" else "" for column in columns]
-    expected = f"a CSV header naming {', '.join(required)} (and optionally filterValues.<NAME> columns)"
+    headers = [renames.get(field, field) for field in required]
+    expected = f"a CSV header naming {', '.join(headers)} (and optionally filterValues.<NAME> columns)"
     for column in columns:
         if column and column not in required and not _FILTER_COLUMN.match(column):
             raise InputFormatError(Problem(number, expected, f"unknown column {column!r}"))
     missing = [field for field in required if field not in columns]
     if missing:
-        raise InputFormatError(Problem(number, expected, f"no column {missing[0]!r}"))
+        header = renames.get(missing[0], missing[0])
+        raise InputFormatError(Problem(number, expected, f"no column {header!r}"))
     named = [column for column in columns if column]
     if len(set(named)) != len(named):
         raise InputFormatError(Problem(number, expected, "a repeated column"))

@@ -23,14 +23,7 @@ _HIDDEN = re.compile(
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-FIELDS: dict[JobKind, tuple[str, ...]] = {
-    JobKind.USER_PERSONALIZATION: ("userId",),
-    JobKind.POPULARITY: ("userId",),
-    JobKind.RELATED_ITEMS: ("itemId",),
-    JobKind.PERSONALIZED_RANKING: ("userId", "itemList"),
-    JobKind.ITEM_AFFINITY: ("itemId",),
-    JobKind.ITEM_ATTRIBUTE_AFFINITY: ("itemAttributes",),
-}
+FIELDS: dict[JobKind, tuple[str, ...]] = {kind: kind.input_fields for kind in JobKind}
 OPTIONAL_FIELDS = ("filterValues",)
 
 

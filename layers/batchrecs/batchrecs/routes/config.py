@@ -51,6 +51,11 @@ class JobKind(StrEnum):
         return _KEY_FIELD[self]
 
     @property
+    def input_fields(self) -> tuple[str, ...]:
+        """The fields each input line of the kind has (seed 002's input examples)."""
+        return _INPUT_FIELDS[self]
+
+    @property
     def max_lines(self) -> int | None:
         """Personalize's limit on input lines for segment recipes; None when only size limits apply."""
         return _MAX_LINES.get(self)
@@ -63,6 +68,14 @@ _KEY_FIELD = {
     JobKind.RELATED_ITEMS: "itemId",
     JobKind.ITEM_AFFINITY: "itemId",
     JobKind.ITEM_ATTRIBUTE_AFFINITY: "itemAttributes",
+}
+_INPUT_FIELDS = {
+    JobKind.USER_PERSONALIZATION: ("userId",),
+    JobKind.POPULARITY: ("userId",),
+    JobKind.RELATED_ITEMS: ("itemId",),
+    JobKind.PERSONALIZED_RANKING: ("userId", "itemList"),
+    JobKind.ITEM_AFFINITY: ("itemId",),
+    JobKind.ITEM_ATTRIBUTE_AFFINITY: ("itemAttributes",),
 }
 _MAX_LINES = {JobKind.ITEM_AFFINITY: 500, JobKind.ITEM_ATTRIBUTE_AFFINITY: 10}
 
@@ -149,6 +162,17 @@ class ItemExplorationConfig(_Strict):
         return {name: f"{value:g}" for name, value in values.items() if value is not None}
 
 
+class RankingInfluence(_Strict):
+    """How much item popularity and freshness weigh in a user-personalization route's ranking, each 0-1
+    (API reference, BatchInferenceJobConfig.rankingInfluence: keys POPULARITY | FRESHNESS, default 0)."""
+
+    POPULARITY: Annotated[float, Field(ge=0, le=1)] | None = None
+    FRESHNESS: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    def to_api(self) -> dict[str, float]:
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
 class Route(_Strict):
     name: Annotated[str, Field(pattern=ROUTE_NAME_PATTERN)]
     kind: JobKind
@@ -159,6 +183,9 @@ class Route(_Strict):
     numResults: Annotated[int, Field(ge=1, le=MAX_SEGMENT_USERS)] | None = None
     filterArn: Annotated[str, Field(pattern=FILTER_ARN_PATTERN)] | None = None
     itemExplorationConfig: ItemExplorationConfig | None = None
+    rankingInfluence: RankingInfluence | None = None  # user-personalization only
+    # CSV uploads: the header that holds an input field, e.g. {userId: customer_ref} (case-insensitive)
+    columns: dict[str, Annotated[str, Field(min_length=1, max_length=128)]] | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
     # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
     maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
@@ -226,6 +253,27 @@ class Route(_Strict):
     def _exploration_only_for_user_personalization(self) -> Route:
         if self.itemExplorationConfig is not None and self.kind is not JobKind.USER_PERSONALIZATION:
             raise ValueError("itemExplorationConfig applies only to kind user-personalization")
+        return self
+
+    @model_validator(mode="after")
+    def _columns_name_the_kinds_fields(self) -> Route:
+        for field, header in (self.columns or {}).items():
+            if field not in self.kind.input_fields:
+                fields = ", ".join(self.kind.input_fields)
+                raise ValueError(f"columns: {field!r} is not an input field of {self.kind.value} ({fields})")
+            if header != header.strip() or "," in header or '"' in header:
+                raise ValueError(f"columns: {header!r} is not a CSV header (no commas, quotes, edge spaces)")
+        headers = [header.lower() for header in (self.columns or {}).values()]
+        if len(set(headers)) != len(headers):
+            raise ValueError("columns: two fields name the same header")
+        return self
+
+    @model_validator(mode="after")
+    def _ranking_influence_only_for_user_personalization(self) -> Route:
+        # a batch inference job's option (CreateBatchSegmentJob has no batchInferenceJobConfig); the API
+        # reference names no recipe, so batchrecs sends it where it means something: a user's ranking
+        if self.rankingInfluence is not None and self.kind is not JobKind.USER_PERSONALIZATION:
+            raise ValueError("rankingInfluence applies only to kind user-personalization")
         return self
 
     @model_validator(mode="after")

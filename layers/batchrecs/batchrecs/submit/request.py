@@ -8,19 +8,27 @@ from batchrecs.routes.config import Route
 
 
 def build_request(
-    route: Route, job_name: str, input_uri: str, output_uri: str, role_arn: str
+    route: Route,
+    job_name: str,
+    input_uri: str,
+    output_uri: str,
+    role_arn: str,
+    kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
+    """The job's parameters. ``kms_key_arn`` (the stack's DataKmsKeyArn): Personalize decrypts the input
+    and encrypts the output with it (S3DataConfig.kmsKeyArn)."""
     # a solutionArn route's request names the solution; ``start_job`` puts its newest ACTIVE version in
     model = (
         {"solutionArn": route.solutionArn}
         if route.solutionArn
         else {"solutionVersionArn": route.solutionVersionArn}
     )
+    key = {"kmsKeyArn": kms_key_arn} if kms_key_arn else {}
     request: dict[str, Any] = {
         "jobName": job_name,
         **model,
-        "jobInput": {"s3DataSource": {"path": input_uri}},
-        "jobOutput": {"s3DataDestination": {"path": output_uri}},
+        "jobInput": {"s3DataSource": {"path": input_uri, **key}},
+        "jobOutput": {"s3DataDestination": {"path": output_uri, **key}},
         "roleArn": role_arn,
     }
     if route.tags:
@@ -34,8 +42,11 @@ def build_request(
         request["themeGenerationConfig"] = {
             "fieldsForThemeGeneration": {"itemName": route.themes.itemNameField}
         }
-    if route.itemExplorationConfig is not None and not route.kind.is_segment:
-        exploration = route.itemExplorationConfig.to_api()
-        if exploration:
-            request["batchInferenceJobConfig"] = {"itemExplorationConfig": exploration}
+    config: dict[str, Any] = {}
+    if route.itemExplorationConfig is not None and route.itemExplorationConfig.to_api():
+        config["itemExplorationConfig"] = route.itemExplorationConfig.to_api()
+    if route.rankingInfluence is not None and route.rankingInfluence.to_api():
+        config["rankingInfluence"] = route.rankingInfluence.to_api()
+    if config and not route.kind.is_segment:  # CreateBatchSegmentJob has no batchInferenceJobConfig
+        request["batchInferenceJobConfig"] = config
     return request

@@ -18,9 +18,9 @@ from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import RECEIVED, REJECTED, Job, inflight_of
 from batchrecs.jobs.naming import file_stem, job_name, scheduled_job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
-from batchrecs.routes.config import THEME_INPUT_LINES, Route, RoutesConfig, snapshot
+from batchrecs.routes.config import Route, RoutesConfig, snapshot
 from batchrecs.submit.request import build_request
-from batchrecs.submit.validation import ValidationResult, validate_upload, validate_upload_size
+from batchrecs.submit.validation import ValidationResult, validate_for_route, validate_upload_size
 
 logger = Logger(child=True)
 
@@ -52,6 +52,7 @@ class Submitter:
         events: EventPublisher,
         role_arn: str,
         clock: Callable[[], str] = utc_now,
+        kms_key_arn: str | None = None,
     ) -> None:
         self._routes = routes
         self._jobs = jobs
@@ -59,6 +60,7 @@ class Submitter:
         self._personalize = personalize
         self._events = events
         self._role_arn = role_arn
+        self._kms_key_arn = kms_key_arn
         self._clock = clock
 
     def handle_scheduled(self, route_name: str, scheduled_time: str, bucket: str) -> Job | None:
@@ -134,14 +136,11 @@ class Submitter:
         staged_key = layout.staged_key(route.name, job.jobName, file_stem(name))
         staged = self._objects.writer(upload.bucket, staged_key, "application/x-ndjson")
         try:
-            result = validate_upload(
+            result = validate_for_route(
                 self._objects.iter_chunks(upload.bucket, upload.key, upload.version_id, upload.etag),
                 name,
-                route.kind,
-                route.onInvalidLines,
+                route,
                 staged,
-                max_lines=THEME_INPUT_LINES if route.themes is not None else None,
-                filtered=route.filterArn is not None,
             )
         except ObjectChangedError as exc:
             staged.abort()
@@ -166,7 +165,12 @@ class Submitter:
             self._objects.put_json(upload.bucket, report_key, result.report(**context))
         output_path = layout.output_path(upload.bucket, route.name, job.jobName)
         request = build_request(
-            route, job.jobName, f"s3://{upload.bucket}/{staged_key}", output_path, self._role_arn
+            route,
+            job.jobName,
+            f"s3://{upload.bucket}/{staged_key}",
+            output_path,
+            self._role_arn,
+            self._kms_key_arn,
         )
         prepared = job.model_copy(
             update={

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from batchrecs.formats.input_files import (
 )
 from batchrecs.formats.input_lines import Blank, InputFormatError, Problem, ValidLine, validate_value
 from batchrecs.ports import ObjectWriter
-from batchrecs.routes.config import JobKind
+from batchrecs.routes.config import THEME_INPUT_LINES, JobKind, Route
 
 MAX_PROBLEMS = 100
 
@@ -89,6 +89,23 @@ def validate_upload_size(
     return result
 
 
+def validate_for_route(
+    chunks: Iterable[bytes], name: str, route: Route, staged: ObjectWriter | None = None
+) -> ValidationResult:
+    """An upload checked as the route takes it (submit and ``batchrecs validate`` alike): its kind, its
+    onInvalidLines, at most 100 lines with themes, filterValues only with a filter, its CSV columns."""
+    return validate_upload(
+        chunks,
+        name,
+        route.kind,
+        route.onInvalidLines,
+        staged,
+        max_lines=THEME_INPUT_LINES if route.themes is not None else None,
+        filtered=route.filterArn is not None,
+        columns=route.columns,
+    )
+
+
 def validate_upload(
     chunks: Iterable[bytes],
     name: str,
@@ -99,6 +116,7 @@ def validate_upload(
     limits: ReadLimits = SERVICE_LIMITS,
     max_lines: int | None = None,  # the route's own limit (themes: 100), else the kind's
     filtered: bool = True,  # the route names a filter (else a line's filterValues is a problem)
+    columns: Mapping[str, str] | None = None,  # the route's CSV headers of input fields
 ) -> ValidationResult:
     """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used.
 
@@ -112,7 +130,7 @@ def validate_upload(
     staging = True  # valid lines still go to the normalised copy (counted even with no writer: validate)
     lines = blank = valid = invalid = duplicates = number = 0  # counted here, kept on ``totals`` at the end
     try:
-        for number, value in read_entries(chunks, name, kind, limits):
+        for number, value in read_entries(chunks, name, kind, limits, columns):
             if value.__class__ is Blank:
                 blank += value.count
             else:
