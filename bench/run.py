@@ -7,7 +7,9 @@ Every rate below is measured in this run, on this machine; ratios compare runs o
 3. batchrecs' export path (parse -> wire records -> signed BatchWriteItem, sharded threads, AIMD);
 4. the same against an endpoint capped by a token bucket (UnprocessedItems beyond the cap);
 5. peak RSS of a worker process exporting a large .out (flat in file size);
-6. the fan-out plan for a 10M-user file.
+6. the fan-out plan for a 10M-user file;
+7. the submit path: validation lines per CPU-second against orjson parse-only of the same lines, and
+   the peak RSS of validating 5M and 50M unique ids (``bench/submit.py``).
 
 Results are printed as a table and saved to ``bench/results.json``.
 """
@@ -534,6 +536,22 @@ def main() -> int:
             for capacity, workers in CAPACITIES
         },
     }
+    import submit  # bench/submit.py
+
+    speed = submit.speed()
+    print(f"submit: {speed['submit_lines_per_cpu_s']:,} lines/CPU-s", file=sys.stderr)
+    results["submit"] = {**speed, "peak_rss": submit.rss_rows()}
+    results["submit_lines_per_cpu_s"] = speed["submit_lines_per_cpu_s"]
+    results["submit_peak_rss_mb"] = {
+        str(row["ids"]): row["peak_rss_mb"] for row in results["submit"]["peak_rss"]
+    }
+    import cost  # bench/cost.py
+
+    measured = {
+        "submit_lines_per_cpu_s": speed["submit_lines_per_cpu_s"],
+        "worker_items_per_cpu_s": per_worker,
+    }
+    results["cost_per_million_users"] = cost.cost_per_million(measured, size / LINES)
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     _print(results)
     return 0
@@ -590,6 +608,35 @@ def _print(r: dict[str, Any]) -> None:
         ("   wall time", f"{label}: {minutes} min ({plan['seconds_per_chunk'][label]:.0f} s per chunk)")
         for label, minutes in plan["wall_minutes"].items()
     ]
+    submit = r["submit"]
+    rows.append(
+        (
+            "7. submit validation",
+            f"{submit['submit_lines_per_cpu_s']:,} lines/CPU-s ({submit['ratio_to_parse_only']}x orjson "
+            f"parse-only, {submit['parse_only_lines_per_cpu_s']:,}/CPU-s)",
+        )
+    )
+    rows += [
+        (
+            "   submit peak RSS",
+            f"{row['ids']:,} unique ids ({row['input_mb']} MB): {row['peak_rss_mb']} MB, {row['cpu_s']} CPU-s",
+        )
+        for row in submit["peak_rss"]
+    ]
+    costs = r["cost_per_million_users"]
+    for per_line in (25, 100, 500):
+        row = costs[f"dynamodb_numResults_{per_line}"]
+        sizes = row["record_bytes"]
+        rows.append(
+            (
+                "8. cost per 1M users" if per_line == 25 else "",
+                f"DynamoDB, numResults {per_line}: ${row['total_usd']} (floor ${row['floor_usd']}, "
+                f"+{row['over_floor']:.1%}); records {sizes['min']}-{sizes['max']} B, "
+                f"{sizes['wru_per_record']} WRU each",
+            )
+        )
+    ses = costs["ses"]
+    rows.append(("", f"SES: ${ses['total_usd']} (floor ${ses['floor_usd']}: the directory lookups)"))
     print(f"\nbatchrecs bench on {r['machine']['cores']} cores, Python {r['machine']['python']}")
     for name, value in rows:
         print(f"  {name:<30} {value}")

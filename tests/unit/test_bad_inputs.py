@@ -102,7 +102,8 @@ def test_any_unexpected_error_while_reading_is_a_file_problem_not_a_crash(
         raise KeyError("a bug")
 
     monkeypatch.setattr(validation, "validate_value", broken)
-    line, expected, found = _file_problem(_validate(b'{"userId": "1"}\n')[0])
+    # a line that is not a plain id line, so it is checked on its own (plain ones are read in blocks)
+    line, expected, found = _file_problem(_validate(b'{"userId": "\\u00e9"}\n')[0])
     assert (line, expected, found) == (1, "a file batchrecs can read", "an error (KeyError)")
 
 
@@ -330,5 +331,5 @@ def test_the_normalised_size_is_checked_without_a_staged_copy_too() -> None:
     assert result.file_problem is not None
     assert (result.file_problem.expected, result.file_problem.found) == (
         "at most 20 bytes of batch input",
-        "more after normalising",
+        "30 bytes after normalising",
     )

@@ -64,6 +64,20 @@ class Blank:
 
 
 @dataclass(frozen=True, slots=True)
+class IdBlock:
+    """Consecutive lines that are each exactly ``{"<field>": "<plain id>"}`` (the common upload), read in
+    one go: the ids, as bytes, are valid as they are and their canonical lines are built in one join."""
+
+    field: str
+    ids: list[bytes]
+
+    def lines(self) -> bytes:
+        """The canonical lines, as ``validate_value`` makes them (``orjson.dumps``), each with its newline."""
+        prefix = b'{"' + self.field.encode() + b'":"'
+        return prefix + (b'"}\n' + prefix).join(self.ids) + b'"}\n'
+
+
+@dataclass(frozen=True, slots=True)
 class HugeNumber:
     """An integer too long to read (Python reads at most 4,300 digits): only its length is kept."""
 

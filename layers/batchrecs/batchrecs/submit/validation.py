@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -15,9 +15,17 @@ from batchrecs.formats.input_files import (
     SourceError,
     read_entries,
 )
-from batchrecs.formats.input_lines import Blank, InputFormatError, Problem, ValidLine, validate_value
+from batchrecs.formats.input_lines import (
+    Blank,
+    IdBlock,
+    InputFormatError,
+    Problem,
+    ValidLine,
+    validate_value,
+)
 from batchrecs.ports import ObjectWriter
 from batchrecs.routes.config import THEME_INPUT_LINES, JobKind, Route
+from batchrecs.submit.unique import UniqueLines, spool_directory
 
 MAX_PROBLEMS = 100
 
@@ -124,59 +132,114 @@ def validate_upload(
     only a failure to read the upload itself (``chunks``) is raised, as the error it was.
     """
     result = ValidationResult(kind=kind, on_invalid=on_invalid)
-    totals = result.totals
-    seen: set[str] = set()
+    reading = _Reading(result, kind, filtered, limits.lines, name)
     max_lines = max_lines or kind.max_lines
-    staging = True  # valid lines still go to the normalised copy (counted even with no writer: validate)
-    lines = blank = valid = invalid = duplicates = number = 0  # counted here, kept on ``totals`` at the end
-    try:
-        for number, value in read_entries(chunks, name, kind, limits, columns):
-            if value.__class__ is Blank:
-                blank += value.count
-            else:
-                lines += 1
-            if lines + blank > limits.lines:
-                result.file_problem = Problem(number, f"at most {limits.lines:,} lines", "more")
-                break
-            if value.__class__ is Blank:
-                continue
-            checked = value if value.__class__ is Problem else validate_value(number, value, kind, filtered)
-            if not isinstance(checked, ValidLine):
-                invalid += 1
-                staging = staging and on_invalid == "skip"
+    if max_lines is None:  # any number of lines: the repeats are found exactly, in flat memory
+        with UniqueLines(spool_directory()) as unique:
+            entries = read_entries(chunks, name, kind, limits, columns, blocks=True)
+            for valid in reading.each_valid(entries):
+                if isinstance(valid, IdBlock):
+                    unique.add_block(valid.ids, valid.lines() if reading.staging else None)
+                else:
+                    line = valid.canonical + b"\n" if reading.staging else None
+                    unique.add(valid.key.encode("utf-8", "surrogatepass"), line)
+            outcome = unique.finish()
+            reading.valid, reading.duplicates = outcome.unique, outcome.duplicates
+            result.staged_bytes = outcome.unique_bytes or 0
+            reading.close(max_bytes)
+            if staged is not None and result.accepted:
+                unique.copy_unique(staged)  # the first line of each key, in upload order
+        return result
+    seen: set[str] = set()  # a few hundred keys at most (segment kinds, themes): reading stops at the limit
+    for valid in reading.each_valid(read_entries(chunks, name, kind, limits, columns)):
+        assert isinstance(valid, ValidLine)  # no blocks were asked for
+        if valid.key in seen:
+            reading.duplicates += 1
+            continue
+        seen.add(valid.key)
+        reading.valid += 1
+        if reading.valid > max_lines:
+            limit = f"at most {max_lines} lines for {kind.value}" + (
+                " with themes" if max_lines != kind.max_lines else ""
+            )
+            result.file_problem = Problem(valid.line, limit, "more")
+            break
+        if reading.staging:
+            if staged is not None:
+                staged.write(valid.canonical + b"\n")
+            result.staged_bytes += len(valid.canonical) + 1
+    reading.close(max_bytes)
+    return result
+
+
+class _Reading:
+    """One upload's counts and problems as its entries are read."""
+
+    def __init__(self, result: ValidationResult, kind: JobKind, filtered: bool, max_lines: int, name: str):
+        self.result, self._kind, self._filtered, self._max_lines, self._name = (
+            result,
+            kind,
+            filtered,
+            max_lines,
+            name,
+        )
+        self.staging = True  # valid lines still go to the normalised copy (no invalid one in reject mode)
+        self.lines = self.blank = self.valid = self.invalid = self.duplicates = 0
+
+    def each_valid(self, entries: Iterable[tuple[int, Any]]) -> Iterator[ValidLine | IdBlock]:
+        """The valid lines (and blocks of them) of ``entries``; everything else is counted and reported.
+        A file problem ends it; only a failure to read the upload itself is raised."""
+        result, number = self.result, 0
+        try:
+            for number, value in entries:
+                if value.__class__ is IdBlock:
+                    if self.lines + self.blank + len(value.ids) > self._max_lines:
+                        over = number + self._max_lines - self.lines - self.blank
+                        result.file_problem = Problem(over, f"at most {self._max_lines:,} lines", "more")
+                        return
+                    self.lines += len(value.ids)
+                    yield value
+                    continue
+                if value.__class__ is Blank:
+                    self.blank += value.count
+                else:
+                    self.lines += 1
+                if self.lines + self.blank > self._max_lines:
+                    result.file_problem = Problem(number, f"at most {self._max_lines:,} lines", "more")
+                    return
+                if value.__class__ is Blank:
+                    continue
+                checked = (
+                    value
+                    if value.__class__ is Problem
+                    else validate_value(number, value, self._kind, self._filtered)
+                )
+                if isinstance(checked, ValidLine):
+                    yield checked
+                    continue
+                self.invalid += 1
+                self.staging = self.staging and result.on_invalid == "skip"
                 for problem in [checked] if isinstance(checked, Problem) else checked:
                     result.add_problem(problem)
-                continue
-            if checked.key in seen:
-                duplicates += 1
-                continue
-            seen.add(checked.key)
-            valid += 1
-            if max_lines is not None and valid > max_lines:
-                limit = f"at most {max_lines} lines for {kind.value}" + (
-                    " with themes" if max_lines != kind.max_lines else ""
-                )
-                result.file_problem = Problem(number, limit, "more")
-                break
-            if staging:
-                if staged is not None:
-                    staged.write(checked.canonical + b"\n")
-                result.staged_bytes += len(checked.canonical) + 1
-                if result.staged_bytes > max_bytes:
-                    expected = f"at most {max_bytes} bytes of batch input"
-                    result.file_problem = Problem(number, expected, "more after normalising")
-                    break
-    except InputFormatError as exc:
-        result.file_problem = exc.problem
-    except SourceError as exc:
-        raise exc.__cause__ or exc from None
-    except Exception as exc:  # noqa: BLE001 - a file must be rejected, not crash (and be retried) forever
-        logger.exception("unexpected error reading an upload", extra={"upload": name, "line": number})
-        result.file_problem = Problem(number, "a file batchrecs can read", f"an error ({type(exc).__name__})")
-    finally:
-        totals.lines, totals.blank, totals.valid = lines, blank, valid
-        totals.invalid, totals.duplicates = invalid, duplicates
-    if result.file_problem is None and totals.valid == 0:
-        found = "no lines" if totals.lines == 0 else "no valid lines"
-        result.file_problem = Problem(0, "at least one valid line", found)
-    return result
+        except InputFormatError as exc:
+            result.file_problem = exc.problem
+        except SourceError as exc:
+            raise exc.__cause__ or exc from None
+        except Exception as exc:  # noqa: BLE001 - a file must be rejected, not crash (and be retried) forever
+            logger.exception(
+                "unexpected error reading an upload", extra={"upload": self._name, "line": number}
+            )
+            found = f"an error ({type(exc).__name__})"
+            result.file_problem = Problem(number, "a file batchrecs can read", found)
+
+    def close(self, max_bytes: int) -> None:
+        """The totals on the result, and the problems only the whole file shows."""
+        result, totals = self.result, self.result.totals
+        totals.lines, totals.blank, totals.valid = self.lines, self.blank, self.valid
+        totals.invalid, totals.duplicates = self.invalid, self.duplicates
+        if result.file_problem is None and self.staging and result.staged_bytes > max_bytes:
+            expected = f"at most {max_bytes} bytes of batch input"
+            result.file_problem = Problem(0, expected, f"{result.staged_bytes} bytes after normalising")
+        if result.file_problem is None and totals.valid == 0:
+            found = "no lines" if totals.lines == 0 else "no valid lines"
+            result.file_problem = Problem(0, "at least one valid line", found)

@@ -1,0 +1,108 @@
+"""The submit path's rows of ``make bench``: validation speed against orjson parse-only of the same lines,
+and the peak RSS of validating 5M and 50M unique ids (each in a fresh process, data generated as it is
+read: nothing big is written but the spool the submit function itself writes to /tmp).
+
+Run alone: ``python bench/submit.py rss N`` prints one JSON object for N unique ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+SPEED_LINES = int(os.environ.get("BENCH_SUBMIT_LINES", "2000000"))
+RSS_IDS = [int(n) for n in os.environ.get("BENCH_SUBMIT_RSS_IDS", "5000000,50000000").split(",")]
+BLOCK = 20_000  # lines per generated chunk (about 0.5 MB, as S3 hands a body over)
+
+
+def id_lines(count: int, start: int = 0) -> Iterator[bytes]:
+    """``count`` unique ``{"userId":"<hex>"}`` lines, a chunk at a time: 50M of them (ids up to 7 hex
+    digits, 21 bytes a line at most) are 1.0 GB, inside Personalize's 1 GB and 50M-record limits."""
+    for first in range(start, start + count, BLOCK):
+        yield b"".join(b'{"userId":"%x"}\n' % n for n in range(first, min(first + BLOCK, start + count)))
+
+
+class Counted:
+    """A staged writer that keeps nothing (the copy goes to S3 as it is written)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self.bytes += len(data)
+
+
+def _validate(chunks: Iterator[bytes] | list[bytes]) -> tuple[int, int]:
+    from batchrecs.routes.config import JobKind
+    from batchrecs.submit.validation import validate_upload
+
+    staged = Counted()
+    result = validate_upload(chunks, "users.jsonl", JobKind.USER_PERSONALIZATION, "reject", staged)  # type: ignore[arg-type]
+    assert result.accepted, result.file_problem
+    return result.totals.valid, staged.bytes
+
+
+def speed() -> dict[str, float]:
+    """Lines per CPU-second of validation (with the staged copy and the exact duplicate check), and of
+    orjson parsing the same lines one by one: the ratio is what batchrecs adds to reading JSON at all."""
+    chunks = list(id_lines(SPEED_LINES))
+    started = time.process_time()
+    valid, _ = _validate(chunks)
+    submit = time.process_time() - started
+    assert valid == SPEED_LINES
+    started = time.process_time()
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            orjson.loads(line)
+    parse = time.process_time() - started
+    return {
+        "lines": SPEED_LINES,
+        "submit_lines_per_cpu_s": round(SPEED_LINES / submit),
+        "parse_only_lines_per_cpu_s": round(SPEED_LINES / parse),
+        "ratio_to_parse_only": round(parse / submit, 2),
+    }
+
+
+def rss(ids: int) -> dict[str, float]:
+    """Validate ``ids`` unique ids in this process; its peak RSS and CPU time."""
+    started, wall = time.process_time(), time.monotonic()
+    valid, staged = _validate(id_lines(ids))
+    assert valid == ids
+    cpu = time.process_time() - started
+    return {
+        "ids": ids,
+        "input_mb": round(sum(len(b'{"userId":"%x"}\n' % n) for n in range(0, ids, 1000)) * 1000 / 1e6),
+        "staged_mb": round(staged / 1e6),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_s": round(cpu, 1),
+        "wall_s": round(time.monotonic() - wall, 1),
+        "lines_per_cpu_s": round(ids / cpu),
+    }
+
+
+def rss_rows() -> list[dict[str, float]]:
+    rows = []
+    for ids in RSS_IDS:
+        done = subprocess.run(  # noqa: S603 - this file, in a fresh process: its RSS is this run's alone
+            [sys.executable, str(Path(__file__)), "rss", str(ids)], capture_output=True, text=True, check=True
+        )
+        rows.append(json.loads(done.stdout))
+        print(f"submit: {ids:,} unique ids, peak RSS {rows[-1]['peak_rss_mb']} MB", file=sys.stderr)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(HERE.parent / "layers" / "batchrecs")]
+    if sys.argv[1:2] == ["rss"]:
+        print(json.dumps(rss(int(sys.argv[2]))))
+    else:
+        print(json.dumps(speed()))
