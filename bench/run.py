@@ -9,7 +9,11 @@ Every rate below is measured in this run, on this machine; ratios compare runs o
 5. peak RSS of a worker process exporting a large .out (flat in file size);
 6. the fan-out plan for a 10M-user file;
 7. the submit path: validation lines per CPU-second against orjson parse-only of the same lines, and
-   the peak RSS of validating 5M and 50M unique ids (``bench/submit.py``).
+   the peak RSS of validating 5M and 50M unique ids (``bench/submit.py``); the SES import step's merge
+   of 1M and 10M contacts (``bench/ses.py``);
+8. the cost of a million users per destination (``bench/cost.py``).
+
+``BENCH_QUICK=1`` runs the submit and SES rows at a tenth of their sizes (5M -> 500k ids...).
 
 Results are printed as a table and saved to ``bench/results.json``.
 """
@@ -443,9 +447,10 @@ def peak_rss(size_mb: int, workdir: Path, endpoint: Endpoint) -> dict[str, float
     line_bytes = write_out_file(probe, 10, per_line=RSS_ITEMS_PER_LINE) / 10
     write_out_file(path, int(size_mb * (1 << 20) / line_bytes), seed=size_mb, per_line=RSS_ITEMS_PER_LINE)
     code = (
-        "import json, resource, sys; sys.path[:0] = sys.argv[3:]; from run import export_path, _environment;"
-        "_environment(sys.argv[2]); r = export_path(__import__('pathlib').Path(sys.argv[1]));"
-        "print(json.dumps({**r, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+        "import json, sys; sys.path[:0] = sys.argv[3:]; from run import export_path, _environment;"
+        "from rss import peak_rss_mb; _environment(sys.argv[2]);"
+        "r = export_path(__import__('pathlib').Path(sys.argv[1]));"
+        "print(json.dumps({**r, 'peak_rss_mb': peak_rss_mb()}))"
     )
     out = subprocess.run(  # noqa: S603 - our own benchmark
         [sys.executable, "-c", code, str(path), endpoint.url, str(HERE)],
@@ -545,6 +550,10 @@ def main() -> int:
     results["submit_peak_rss_mb"] = {
         str(row["ids"]): row["peak_rss_mb"] for row in results["submit"]["peak_rss"]
     }
+    import ses  # bench/ses.py
+
+    results["ses_merge"] = ses.rss_rows()
+    results["ses_peak_rss_mb"] = {str(row["contacts"]): row["peak_rss_mb"] for row in results["ses_merge"]}
     import cost  # bench/cost.py
 
     measured = {
@@ -622,6 +631,14 @@ def _print(r: dict[str, Any]) -> None:
             f"{row['ids']:,} unique ids ({row['input_mb']} MB): {row['peak_rss_mb']} MB, {row['cpu_s']} CPU-s",
         )
         for row in submit["peak_rss"]
+    ]
+    rows += [
+        (
+            "   SES merge peak RSS",
+            f"{row['contacts']:,} contacts: {row['peak_rss_mb']} MB, {row['merge_cpu_s']} CPU-s, "
+            f"{row['import_files']} import files, {row['opt_outs_kept']:,} opt-outs kept",
+        )
+        for row in r["ses_merge"]
     ]
     costs = r["cost_per_million_users"]
     for per_line in (25, 100, 500):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -19,8 +18,12 @@ from pathlib import Path
 import orjson
 
 HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE)]
+from rss import peak_rss_mb  # noqa: E402 - bench/rss.py, next to this file
+
 SPEED_LINES = int(os.environ.get("BENCH_SUBMIT_LINES", "2000000"))
-RSS_IDS = [int(n) for n in os.environ.get("BENCH_SUBMIT_RSS_IDS", "5000000,50000000").split(",")]
+QUICK = 10 if os.environ.get("BENCH_QUICK") else 1  # BENCH_QUICK=1: a tenth of the sizes
+RSS_IDS = [int(n) // QUICK for n in os.environ.get("BENCH_SUBMIT_RSS_IDS", "5000000,50000000").split(",")]
 BLOCK = 20_000  # lines per generated chunk (about 0.5 MB, as S3 hands a body over)
 
 
@@ -82,7 +85,7 @@ def rss(ids: int) -> dict[str, float]:
         "ids": ids,
         "input_mb": round(sum(len(b'{"userId":"%x"}\n' % n) for n in range(0, ids, 1000)) * 1000 / 1e6),
         "staged_mb": round(staged / 1e6),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "cpu_s": round(cpu, 1),
         "wall_s": round(time.monotonic() - wall, 1),
         "lines_per_cpu_s": round(ids / cpu),

@@ -11,7 +11,6 @@ them. Peak memory: one buffer of keys, the largest partition's dictionary and a 
 
 from __future__ import annotations
 
-import os
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator
@@ -242,9 +241,3 @@ class UniqueLines:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def spool_directory() -> str | None:
-    """Where the spool goes: ``BATCHRECS_SPOOL_DIR`` if set, else the system's temporary directory (on
-    Lambda, /tmp: the submit function's ephemeral storage)."""
-    return os.environ.get("BATCHRECS_SPOOL_DIR") or None

@@ -25,7 +25,8 @@ from batchrecs.formats.input_lines import (
 )
 from batchrecs.ports import ObjectWriter
 from batchrecs.routes.config import THEME_INPUT_LINES, JobKind, Route
-from batchrecs.submit.unique import UniqueLines, spool_directory
+from batchrecs.spool import spool_directory
+from batchrecs.submit.unique import UniqueLines
 
 MAX_PROBLEMS = 100
 

@@ -6,7 +6,8 @@
     last chunk    : the job becomes IMPORTING
     monitor ticks : ContactImporter.scan reads the list's current preferences, a bounded time per tick,
                     into ``exports/<job>/list-snapshot/``; then ContactImporter.merge merges the staged
-                    contacts per address with them, writes import files of at most
+                    contacts per address with them (a partition of addresses at a time, spooled to
+                    /tmp, so memory does not grow with the contacts), writes import files of at most
                     ``maxContactsPerImport`` contacts under ``ses-imports/<job>/``, and one SES import job
                     is started per file; later ticks poll them (ContactImporter.poll) and finish the
                     export with their counts
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import orjson
@@ -38,10 +38,14 @@ from batchrecs.formats.lines import iter_lines
 from batchrecs.ports import ObjectStore, ObjectWriter
 from batchrecs.sinks.ses.ports import AddressBook, ContactLists, ExistingContact
 from batchrecs.sinks.ses.settings import IdIsAddress, SesDestination
+from batchrecs.spool import Partitions
 
 LOOKUP_BATCH = 100  # BatchGetItem reads at most 100 keys
 OPT_IN, OPT_OUT = "OPT_IN", "OPT_OUT"
 IMPORT_DONE = {"COMPLETED", "FAILED", "CANCELLED"}  # SES import job statuses that are final
+WRITE_RECORDS = 1000  # import records joined per write
+MERGE_PARTITIONS = 256  # 10M contacts: about 40,000 in memory at once
+STAGED, EXISTING = 0, 1  # the merge's two streams: the export's staged contacts, the list's snapshot
 
 
 class IdAddressBook:
@@ -174,23 +178,51 @@ class ContactImporter:
 
     def merge(self, bucket: str, job_name: str, destination: SesDestination) -> ImportPlan:
         """Merge the staged contacts with the list's preferences (the snapshot ``scan`` read) and
-        write the import files."""
-        wanted = self._staged(bucket, job_name)
+        write the import files.
+
+        Both are partitioned by address into local spool files first (``Partitions``), then merged a
+        partition at a time, so memory holds a partition's contacts, not the export's: ten million
+        contacts merge in the memory of about forty thousand."""
         owned = destination.topics if destination.replacePrevious else set()
+        counts = {"contacts": 0, "newContacts": 0, "optedOut": 0, "topicOptOutsKept": 0, "subscribed": 0}
+        if destination.replacePrevious:
+            counts["subscriptionsRemoved"] = 0
+        with Partitions(streams=2, key_of=_line_address, partitions=MERGE_PARTITIONS) as parts:
+            for key in sorted(
+                self._objects.list_keys(bucket, layout.staged_contacts_prefix(job_name), ".jsonl"),
+                key=_chunk_order,
+            ):  # in chunk order, so that within a partition later lines still win
+                for line in iter_lines(self._objects.iter_chunks(bucket, key)):
+                    parts.add(STAGED, _address_key(orjson.loads(line)["emailAddress"]), line + b"\n")
+            for key in self._objects.list_keys(bucket, layout.list_snapshot_prefix(job_name), ".jsonl"):
+                for line in iter_lines(self._objects.iter_chunks(bucket, key)):
+                    parts.add(EXISTING, _address_key(orjson.loads(line)["e"]), line + b"\n")
+            records = (
+                record
+                for staged, snapshot in parts.each()
+                for record in self._partition_records(staged, snapshot, counts, owned)
+            )
+            files = self._write(bucket, job_name, records, destination.maxContactsPerImport)
+        counts["importFiles"] = len(files)
+        return ImportPlan(files, counts)
+
+    def _partition_records(
+        self, staged: list[bytes], snapshot: list[bytes], counts: dict[str, int], owned: set[str]
+    ) -> Iterator[bytes]:
+        """One partition's import records: its staged contacts merged with their current preferences,
+        and (``owned`` topics) its subscribed contacts this export no longer reaches."""
+        wanted = _staged(staged)
         existing: dict[str, ExistingContact] = {}
         left: list[ExistingContact] = []  # subscribed to the route's topics, not reached by this export
-        for contact in self._snapshot(bucket, job_name):
+        for line in snapshot:
+            record = orjson.loads(line)
+            contact = ExistingContact(record["e"], record["u"], record["t"])
             if contact.email.lower() in wanted:
                 existing[contact.email.lower()] = contact
             elif any(contact.topics.get(topic) == OPT_IN for topic in owned):
                 left.append(contact)
-        counts = {"contacts": 0, "newContacts": 0, "optedOut": 0, "topicOptOutsKept": 0, "subscribed": 0}
-        if destination.replacePrevious:
-            counts["subscriptionsRemoved"] = 0
-        records = chain(self._records(wanted, existing, counts, owned), _unsubscribed(left, owned, counts))
-        files = self._write(bucket, job_name, records, destination.maxContactsPerImport)
-        counts["importFiles"] = len(files)
-        return ImportPlan(files, counts)
+        yield from self._records(wanted, existing, counts, owned)
+        yield from _unsubscribed(left, owned, counts)
 
     def topic_problem(self, destination: SesDestination) -> str | None:
         """Why the route's topics cannot take this import, if they cannot: a topic the contact list
@@ -240,34 +272,6 @@ class ContactImporter:
             **({"failedRecords": urls} if urls else {}),
             "failure": "; ".join(reasons) or None,
         }
-
-    def _snapshot(self, bucket: str, job_name: str) -> Iterator[ExistingContact]:
-        for key in self._objects.list_keys(bucket, layout.list_snapshot_prefix(job_name), ".jsonl"):
-            for line in iter_lines(self._objects.iter_chunks(bucket, key)):
-                record = orjson.loads(line)
-                yield ExistingContact(record["e"], record["u"], record["t"])
-
-    def _staged(self, bucket: str, job_name: str) -> dict[str, list[Any]]:
-        """address (lower case) -> [address, topics, attributes]; later chunks and lines win, topics
-        and segments accumulate (a user in several segments of a job)."""
-        wanted: dict[str, list[Any]] = {}
-        for key in sorted(
-            self._objects.list_keys(bucket, layout.staged_contacts_prefix(job_name), ".jsonl"),
-            key=_chunk_order,
-        ):
-            for line in iter_lines(self._objects.iter_chunks(bucket, key)):
-                record = orjson.loads(line)
-                email = record["emailAddress"]
-                entry = wanted.get(email.lower())
-                if entry is None:
-                    wanted[email.lower()] = [email, set(record["topics"]), record["attributes"]]
-                    continue
-                entry[1].update(record["topics"])
-                merged = record["attributes"]
-                if "segments" in merged and "segments" in entry[2]:
-                    merged["segments"] = list(dict.fromkeys([*entry[2]["segments"], *merged["segments"]]))
-                entry[2] = merged
-        return wanted
 
     @staticmethod
     def _records(
@@ -321,16 +325,23 @@ class ContactImporter:
         files: list[str] = []
         writer: ObjectWriter | None = None
         in_file = 0
+        pending: list[bytes] = []  # written a thousand records at a time
         try:
             for record in records:
                 if writer is None or in_file >= per_file:
                     if writer is not None:
+                        writer.write(b"".join(pending))
                         writer.close()
                     files.append(layout.contact_import_key(job_name, len(files) + 1))
                     writer = self._objects.writer(bucket, files[-1], "application/x-ndjson")
-                    in_file = 0
-                writer.write(record)
+                    in_file, pending = 0, []
+                pending.append(record)
                 in_file += 1
+                if len(pending) >= WRITE_RECORDS:
+                    writer.write(b"".join(pending))
+                    pending = []
+            if writer is not None:
+                writer.write(b"".join(pending))
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -338,6 +349,36 @@ class ContactImporter:
         if writer is not None:
             writer.close()
         return files
+
+
+def _staged(lines: Iterable[bytes]) -> dict[str, list[Any]]:
+    """address (lower case) -> [address, topics, attributes] of staged contact lines in chunk order;
+    later chunks and lines win, topics and segments accumulate (a user in several segments of a job)."""
+    wanted: dict[str, list[Any]] = {}
+    for line in lines:
+        record = orjson.loads(line)
+        email = record["emailAddress"]
+        entry = wanted.get(email.lower())
+        if entry is None:
+            wanted[email.lower()] = [email, set(record["topics"]), record["attributes"]]
+            continue
+        entry[1].update(record["topics"])
+        merged = record["attributes"]
+        if "segments" in merged and "segments" in entry[2]:
+            merged["segments"] = list(dict.fromkeys([*entry[2]["segments"], *merged["segments"]]))
+        entry[2] = merged
+    return wanted
+
+
+def _address_key(email: str) -> bytes:
+    """An address as the merge matches it (SES addresses are case-insensitive)."""
+    return email.lower().encode("utf-8", "surrogatepass")
+
+
+def _line_address(stream: int, line: bytes) -> bytes:
+    """The address a staged (``STAGED``) or snapshot line is about, as ``_address_key`` makes it."""
+    record = orjson.loads(line)
+    return _address_key(record["emailAddress"] if stream == STAGED else record["e"])
 
 
 def _unsubscribed(
