@@ -2,7 +2,10 @@
 and the peak RSS of validating 5M and 50M unique ids (each in a fresh process, data generated as it is
 read: nothing big is written but the spool the submit function itself writes to /tmp).
 
-Run alone: ``python bench/submit.py rss N`` prints one JSON object for N unique ids.
+Run alone: ``python bench/submit.py rss N`` prints one JSON object for N unique ids;
+``python bench/submit.py parts N`` stages N unique ids as a job's parts would be (past 50M ids or 1 GB:
+several), and prints the parts' lines and bytes with the peak RSS (not one of ``make bench``'s rows:
+an upload past the limits takes minutes of CPU).
 """
 
 from __future__ import annotations
@@ -42,6 +45,47 @@ class Counted:
 
     def write(self, data: bytes) -> None:
         self.bytes += len(data)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class _CountedParts:
+    """StagedParts whose writers keep nothing: each part's lines and bytes, as S3 would get them."""
+
+    def __init__(self) -> None:
+        from batchrecs.formats.input_files import MAX_RECORDS
+        from batchrecs.submit.parts import StagedParts
+
+        self.staged = StagedParts(Counted, lambda number: Counted(), max_lines=MAX_RECORDS)  # type: ignore[arg-type,return-value]
+
+
+def parts(ids: int) -> dict[str, object]:
+    """Validate ``ids`` unique ids and stage them in parts; the parts and the peak RSS."""
+    from batchrecs.routes.config import JobKind
+    from batchrecs.submit.validation import validate_upload
+
+    counted = _CountedParts()
+    started = time.process_time()
+    result = validate_upload(
+        id_lines(ids), "users.jsonl", JobKind.USER_PERSONALIZATION, "reject", counted.staged
+    )
+    counted.staged.close()
+    cpu = time.process_time() - started
+    assert result.accepted, result.file_problem
+    assert result.totals.valid == ids
+    staged = [(part.lines, part.bytes) for part in counted.staged.parts] or [(ids, result.staged_bytes)]
+    assert sum(lines for lines, _ in staged) == ids
+    return {
+        "ids": ids,
+        "staged_mb": round(result.staged_bytes / 1e6),
+        "parts": [{"lines": lines, "mb": round(size / 1e6, 1)} for lines, size in staged],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cpu_s": round(cpu, 1),
+    }
 
 
 def _validate(chunks: Iterator[bytes] | list[bytes]) -> tuple[int, int]:
@@ -107,5 +151,7 @@ if __name__ == "__main__":
     sys.path[:0] = [str(HERE.parent / "layers" / "batchrecs")]
     if sys.argv[1:2] == ["rss"]:
         print(json.dumps(rss(int(sys.argv[2]))))
+    elif sys.argv[1:2] == ["parts"]:
+        print(json.dumps(parts(int(sys.argv[2]))))
     else:
         print(json.dumps(speed()))

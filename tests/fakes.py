@@ -17,6 +17,7 @@ from typing import Any
 from batchrecs.errors import JobConflictError, ObjectChangedError, PersonalizeRejected
 from batchrecs.formats.events import ChunkMessage
 from batchrecs.jobs.model import EXPORT_FAILED, Inflight, Job
+from batchrecs.jobs.parts import same_upload
 from batchrecs.jobs.progress import JOB_COUNTERS, Advance, ChunkCounts, ChunkWork
 from batchrecs.ports import SolutionVersions
 from batchrecs.routes.config import JobKind, Route
@@ -68,7 +69,7 @@ class FakeJobStore:
         older = [
             o
             for o in self.jobs.values()
-            if o.route == job.route and o.age < job.age and o.status == "EXPORTED"
+            if o.route == job.route and o.age < job.age and o.status == "EXPORTED" and o.partOf is None
         ]
         return max(older, key=lambda other: other.age, default=None)
 
@@ -76,7 +77,10 @@ class FakeJobStore:
         newer = [
             other.jobName
             for other in self.jobs.values()
-            if other.sourceKey == job.sourceKey and other.age > job.age and other.chunksTotal is not None
+            if other.sourceKey == job.sourceKey
+            and other.age > job.age
+            and other.chunksTotal is not None
+            and not same_upload(job, other)
         ]
         return newer[0] if newer else None
 

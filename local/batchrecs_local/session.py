@@ -243,7 +243,11 @@ class LocalCloud:
         seen: dict[str, str] = {}
 
         def settled() -> dict[str, dict[str, Any]] | None:
-            jobs = {job["sourceKey"]: job for job in self.jobs() if job["sourceKey"] in source_keys}
+            jobs = {  # an upload's own job (the parts of one run in parts report through it)
+                job["sourceKey"]: job
+                for job in self.jobs()
+                if job["sourceKey"] in source_keys and "partOf" not in job
+            }
             for key, job in jobs.items():
                 if on_change is not None and seen.get(key) != job["status"]:
                     seen[key] = job["status"]

@@ -593,6 +593,23 @@ def test_the_jobs_table_finds_a_newer_upload_of_a_key_that_started_exporting(clo
     assert jobs.newer_upload_exporting(monday) == "home-tue"
     assert jobs.newer_upload_exporting(tuesday) is None  # nothing newer than itself
     assert jobs.newer_upload_exporting(other) is None  # another file of the route
+    # The parts of one upload run in parts (issue #16) are not newer uploads of each other, though they
+    # share its key and time; a later upload of the key is newer than each of them
+    upload = job("home-big", "2026-11-26T00:00:00Z", key="input/home/big.jsonl")
+    first, second = (
+        job(f"home-big-p{n}", upload.createdAt, key=upload.sourceKey, partOf="home-big", chunksTotal=2)
+        for n in (1, 2)
+    )
+    for stored in (upload, first, second):
+        jobs.claim(stored)
+    assert jobs.newer_upload_exporting(first) is None and jobs.newer_upload_exporting(second) is None
+    later = job("home-big-2", "2026-11-27T00:00:00Z", key=upload.sourceKey, chunksTotal=1)
+    jobs.claim(later)
+    assert jobs.newer_upload_exporting(first) == jobs.newer_upload_exporting(second) == "home-big-2"
+    # and the previous export of a route is an upload's own job, never one of its parts
+    for stored in (upload, first, second):
+        jobs.save(stored.model_copy(update={"status": "EXPORTED"}), expected_status=stored.status)
+    assert (jobs.latest_export_before(later) or upload).jobName == "home-big"
 
 
 @pytest.fixture

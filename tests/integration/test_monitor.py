@@ -58,6 +58,8 @@ def test_status_changes_are_saved_and_published_until_active(cloud: Cloud, perso
         "outputPath": f"s3://batchrecs-data/output/home/{name}/",
         "failureReason": None,
         "solutionVersionArn": SOLUTION_ARNS["USER_PERSONALIZATION_SOLUTION_VERSION_ARN"],  # the model it runs
+        "partOf": None,  # the job of a whole upload, not a part of one run as several jobs
+        "parts": None,
     }
     job = cloud.job(name)
     assert job["status"]["S"] == "ACTIVE"

@@ -711,3 +711,24 @@ def test_ranking_influence_takes_the_api_models_keys_and_range(endpoint, influen
             b'{"userId": "1"}\n',
             batchInferenceJobConfig={"rankingInfluence": influence},
         )
+
+
+def test_input_past_a_batch_jobs_quota_fails_the_job(endpoint) -> None:
+    # Personalize's quotas (developer guide, "Service quotas"): a batch job reads at most 1 GB of input
+    # and 50 million records per file; the emulator's limits are lowered here instead of making a GB
+    emulator = endpoint.emulator
+    assert (emulator.max_input_bytes, emulator.max_input_records) == (1 << 30, 50_000_000)
+    body = b"".join(b'{"userId": "%d"}\n' % user for user in range(1, 6))  # 5 records, 80 bytes
+    try:
+        emulator.max_input_bytes = 79
+        too_big = _run(endpoint, "aws-user-personalization", "quota-bytes", body)
+        emulator.max_input_bytes, emulator.max_input_records = 1 << 30, 4
+        too_many = _run(endpoint, "aws-user-personalization", "quota-records", body)
+        emulator.max_input_records = 5
+        within = _run(endpoint, "aws-user-personalization", "quota-within", body)
+    finally:
+        emulator.max_input_bytes, emulator.max_input_records = 1 << 30, 50_000_000
+    assert too_big["status"] == too_many["status"] == "CREATE FAILED"
+    assert "80 bytes: a batch job reads at most 79 bytes" in too_big["failureReason"]
+    assert "5 records: at most 4 per file" in too_many["failureReason"]
+    assert within["status"] == "ACTIVE"

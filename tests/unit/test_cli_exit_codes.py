@@ -19,7 +19,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     bad_routes.write_text("routes:\n  home: {kind: nope}\n")
     huge = tmp_path / "huge.jsonl"
     with huge.open("wb") as file:
-        file.truncate((1 << 30) + 1)  # sparse: over the 1 GiB limit without writing it
+        file.truncate((4 << 30) + 1)  # sparse: over the 4 GiB of an upload (4 jobs) without writing it
     return {
         "good": good,
         "bad_routes": bad_routes,
@@ -70,13 +70,13 @@ def test_local_up_with_a_bad_routes_file_exits_2_before_it_starts(
     assert code == 2 and "invalid routes" in err
 
 
-def test_validate_does_what_submit_does_a_file_over_1_gib_is_invalid_before_it_is_read(
+def test_validate_does_what_submit_does_a_file_over_4_gib_is_invalid_before_it_is_read(
     capsys: pytest.CaptureFixture[str], files: dict[str, Path]
 ) -> None:
     code = main(["validate", str(files["huge"]), "--route", "home"])
     out = capsys.readouterr().out
     assert code == 1
-    assert f"expected a file of at most {1 << 30} bytes, found {(1 << 30) + 1} bytes" in out
+    assert f"expected a file of at most {4 << 30} bytes, found {(4 << 30) + 1} bytes" in out
 
 
 def test_valid_and_invalid_files_exit_0_and_1(

@@ -152,6 +152,9 @@ class PersonalizeEmulator:
         self._account = account
         self._timings = timings
         self._max_running = max_running
+        # "Service quotas": a batch job reads at most 1 GB of input and 50M records per file (a test may
+        # lower them, to see a job past them fail without making a gigabyte)
+        self.max_input_bytes, self.max_input_records = JOB_INPUT_BYTES, JOB_INPUT_RECORDS
         self._lock = threading.Lock()
         self._jobs: dict[str, EmulatedJob] = {}
         self._stopping = threading.Event()
@@ -376,6 +379,12 @@ class PersonalizeEmulator:
                 "name it as jobInput.s3DataSource.kmsKeyArn and give Amazon Personalize and the role "
                 "permission to use it",
             )
+        if found["ContentLength"] > self.max_input_bytes:
+            raise ApiError(
+                "CREATE FAILED",
+                f"Input {job.input_path} is {found['ContentLength']} bytes: a batch job reads at most "
+                f"{self.max_input_bytes} bytes of input",
+            )
         self._check_access(job)
         try:
             body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -384,6 +393,11 @@ class PersonalizeEmulator:
         out = []
         needed = RECIPES[job.recipe][1]
         lines = [raw for raw in body.splitlines() if raw.strip()]
+        if len(lines) > self.max_input_records:
+            raise ApiError(
+                "CREATE FAILED",
+                f"Input {job.input_path} has {len(lines)} records: at most {self.max_input_records} per file",
+            )
         if job.theme_item_name is not None and len(lines) > THEME_MAX_ITEMS:
             raise ApiError(
                 "CREATE FAILED",
@@ -507,6 +521,10 @@ def _genres_wanted(query: dict[str, Any]) -> set[str] | None:
     return {part.strip().strip('"').lower() for part in value.split(",") if part.strip()}
 
 
+# Personalize's quotas for batch jobs (developer guide, "Service quotas"; seeds/README): input of at
+# most 1 GB (1,000 files), at most 50 million records per file
+JOB_INPUT_BYTES = 1 << 30
+JOB_INPUT_RECORDS = 50_000_000
 THEME_MAX_ITEMS = 100  # "Batch recommendations with themes from Content Generator": at most 100 items
 
 

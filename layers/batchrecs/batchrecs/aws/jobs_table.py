@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from batchrecs.errors import JobConflictError
 from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, Inflight, Job
+from batchrecs.jobs.parts import same_upload
 from batchrecs.jobs.progress import JOB_COUNTERS
 
 INFLIGHT_INDEX = "inflight-index"
@@ -134,8 +135,14 @@ class DynamoDBJobStore:
         )
         for page in pages:
             for item in page.get("Items", []):
-                if (item["createdAt"]["S"], item["jobName"]["S"]) > job.age:
-                    return str(item["jobName"]["S"])
+                name = str(item["jobName"]["S"])
+                if (item["createdAt"]["S"], name) <= job.age:
+                    continue
+                if job.partOf is not None:  # another part of the same upload is not a newer upload
+                    other = self.get(name)
+                    if other is not None and same_upload(job, other):
+                        continue
+                return name
         return None
 
     def latest_export_before(self, job: Job) -> Job | None:
@@ -153,7 +160,9 @@ class DynamoDBJobStore:
                     "S"
                 ] != EXPORTED:
                     continue
-                return self.get(item["jobName"]["S"])
+                found = self.get(item["jobName"]["S"])
+                if found is not None and found.partOf is None:  # an upload in parts is its own job
+                    return found
         return None
 
     def note_chunk_retry(self, job_name: str, reason: str) -> None:

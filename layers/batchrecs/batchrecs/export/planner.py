@@ -113,7 +113,10 @@ class ExportPlanner:
         previous = self._jobs.latest_export_before(job)
         if previous is None:
             return []  # the route's first export: nothing to replace
-        removed = write_removals(self._objects, job, previous, route, plan.bucket)
+        # an upload run as several jobs is replaced as a whole: the ids of all of its parts
+        inputs = [self._jobs.get(name) for name in previous.parts] if previous.parts else [previous]
+        staged = [part.stagedPath if part else None for part in inputs]
+        removed = write_removals(self._objects, job, previous.jobName, staged, route, plan.bucket)
         logger.info(
             "export replaces the previous one",
             extra={"job_name": job.jobName, "previous": previous.jobName, "removed_bytes": removed.size},

@@ -13,7 +13,13 @@ from typing import Any
 import orjson
 
 from batchrecs import layout
-from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage, ExportCompleted
+from batchrecs.formats.events import (
+    EXPORT_COMPLETED,
+    EXPORT_PART_COMPLETED,
+    ChunkMessage,
+    ExportCompleted,
+    PartOutcome,
+)
 from batchrecs.jobs.model import Job
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, ObjectWriter
 
@@ -25,12 +31,21 @@ def finish(
     events: EventPublisher,
     clock: Callable[[], str],
     failure: str | None = None,
+    parts: list[PartOutcome] | None = None,  # an upload run as several jobs: how each part ended
 ) -> Job:
     """Publish the completion event, then record the outcome (an event may repeat, never vanish)."""
-    done = job.moved_to(status, clock(), export=export_counts(job), failureReason=failure)
-    events.publish(EXPORT_COMPLETED, completed(done, status, failure))
+    counts = export_counts(job)
+    if parts is not None:
+        counts["parts"] = [part.model_dump() for part in parts]
+    done = job.moved_to(status, clock(), export=counts, failureReason=failure)
+    publish_completed(events, completed(done, status, failure, parts))
     jobs.save(done, expected_status=job.status)
     return done
+
+
+def publish_completed(events: EventPublisher, detail: ExportCompleted) -> None:
+    """The upload's ``Batch Export Completed``, or a part's ``Batch Export Part Completed``."""
+    events.publish(EXPORT_PART_COMPLETED if detail.partOf else EXPORT_COMPLETED, detail)
 
 
 def export_counts(job: Job) -> dict[str, Any]:
@@ -60,7 +75,9 @@ def export_counts(job: Job) -> dict[str, Any]:
     return counts
 
 
-def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
+def completed(
+    job: Job, status: str, failure: str | None, parts: list[PartOutcome] | None = None
+) -> ExportCompleted:
     counts = export_counts(job)
     return ExportCompleted(
         jobName=job.jobName,
@@ -80,6 +97,8 @@ def completed(job: Job, status: str, failure: str | None) -> ExportCompleted:
         failureReason=failure,
         usersWithoutAddress=counts.get("usersWithoutAddress"),
         contacts=counts.get("contacts"),
+        partOf=job.partOf,
+        parts=parts,
     )
 
 

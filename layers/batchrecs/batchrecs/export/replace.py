@@ -30,24 +30,31 @@ def staged_ids(objects: ObjectStore, staged_path: str, key_field: str) -> Iterat
         yield orjson.loads(line)[key_field]
 
 
-def write_removals(objects: ObjectStore, job: Job, previous: Job, route: Route, bucket: str) -> ObjectInfo:
-    """Write the ids of ``previous`` that ``job`` no longer has; the file's info (written once: a
-    planner run again reuses it, so the chunks it planned stay the same)."""
+def write_removals(
+    objects: ObjectStore,
+    job: Job,
+    previous: str,
+    previous_staged: list[str | None],
+    route: Route,
+    bucket: str,
+) -> ObjectInfo:
+    """Write the ids of the ``previous`` export (its staged inputs: one, or one per part) that ``job``
+    no longer has; the file's info (written once: a planner run again reuses it, so the chunks it
+    planned stay the same)."""
     key = layout.removed_ids_key(job.jobName)
     existing = _info(objects, bucket, key)
     if existing is not None:
         return existing
-    if not job.stagedPath or not previous.stagedPath:
-        raise ExportError(
-            f"cannot replace export {previous.jobName}: it or this job has no staged input to compare"
-        )
+    if not job.stagedPath or not previous_staged or not all(previous_staged):
+        raise ExportError(f"cannot replace export {previous}: it or this job has no staged input to compare")
     field = route.kind.key_field
     current = set(staged_ids(objects, job.stagedPath, field))
     writer = objects.writer(bucket, key, "application/x-ndjson")
     try:
-        for record_id in staged_ids(objects, previous.stagedPath, field):
-            if record_id not in current:
-                writer.write(orjson.dumps(record_id) + b"\n")
+        for path in previous_staged:
+            for record_id in staged_ids(objects, path or "", field):
+                if record_id not in current:
+                    writer.write(orjson.dumps(record_id) + b"\n")
     except BaseException:
         writer.abort()
         raise

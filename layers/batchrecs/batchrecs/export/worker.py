@@ -17,8 +17,8 @@ from aws_lambda_powertools import Logger
 from batchrecs.clock import utc_now
 from batchrecs.errors import JobConflictError, JobNotFoundError
 from batchrecs.export.chunks import ByteRange, owned_lines
-from batchrecs.export.progress import LineReport, completed, finish, report_key
-from batchrecs.formats.events import EXPORT_COMPLETED, ChunkMessage
+from batchrecs.export.progress import LineReport, completed, finish, publish_completed, report_key
+from batchrecs.formats.events import ChunkMessage
 from batchrecs.formats.output_lines import OutLine, SegmentLine
 from batchrecs.formats.output_lines import parse_out_line as user_line
 from batchrecs.formats.output_lines import parse_segment_line as segment_line
@@ -192,7 +192,7 @@ class ChunkExporter:
             message.jobName, message.chunkId, f"chunk {message.chunkId}: {reason}"
         )
         logger.error("export chunk given up", extra={"job_name": job.jobName, "chunk": message.chunkId})
-        self._events.publish(EXPORT_COMPLETED, completed(job, EXPORT_FAILED, job.failureReason))
+        publish_completed(self._events, completed(job, EXPORT_FAILED, job.failureReason))
         return job
 
     def _finish_if_complete(self, job: Job) -> None:

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Json
 SOURCE = "batchrecs"
 JOB_STATE_CHANGE = "Batch Job State Change"
 EXPORT_COMPLETED = "Batch Export Completed"
+# the export of one part of an upload run as several jobs ended: the upload's own job publishes
+# EXPORT_COMPLETED once, when every part has ended, with the counts of all of them
+EXPORT_PART_COMPLETED = "Batch Export Part Completed"
 JOB_STUCK = "Batch Job Stuck"
 
 
@@ -26,6 +29,19 @@ class JobStateChange(BaseModel):
     outputPath: str | None = None
     failureReason: str | None = None
     solutionVersionArn: str | None = None  # the model the job runs (once submitted)
+    partOf: str | None = None  # a part of an upload run as several jobs: the upload's job
+    parts: list[str] | None = None  # an upload run as several jobs: its parts' jobs
+
+
+class PartOutcome(BaseModel):
+    """One part of an upload run as several jobs, as it ended."""
+
+    jobName: str
+    status: str
+    lines: int
+    recordsWritten: int
+    failureReason: str | None = None
+    errorsReport: str | None = None
 
 
 class ExportCompleted(BaseModel):
@@ -50,6 +66,8 @@ class ExportCompleted(BaseModel):
     solutionVersionArn: str | None = None  # the model that made these recommendations
     usersWithoutAddress: int | None = None  # SES routes: users with no e-mail address (not failures)
     contacts: dict[str, int] | None = None  # SES routes: the contact import's counts
+    partOf: str | None = None  # (Batch Export Part Completed) the upload's job this part belongs to
+    parts: list[PartOutcome] | None = None  # an upload run as several jobs: how each part ended
 
 
 class JobStuck(BaseModel):

@@ -33,10 +33,13 @@ from batchrecs.formats.input_lines import (
     RepeatedField,
 )
 from batchrecs.formats.lines import ChunkReader, LongLine, iter_bounded_lines, iter_file
-from batchrecs.routes.config import JobKind
+from batchrecs.routes.config import JOB_INPUT_BYTES, JOB_INPUT_RECORDS, JobKind
 
-MAX_INPUT_BYTES = 1 << 30  # Personalize reads at most 1 GB of batch input
-MAX_RECORDS = 50_000_000  # ... and at most 50M records per file
+MAX_INPUT_BYTES = JOB_INPUT_BYTES  # Personalize reads at most 1 GB of input per batch job
+MAX_RECORDS = JOB_INPUT_RECORDS  # ... and at most 50M records per file
+MAX_UPLOAD_PARTS = 4  # an upload past one job's limits runs as several jobs: up to 4 GB, 200M lines
+MAX_UPLOAD_BYTES = MAX_UPLOAD_PARTS * MAX_INPUT_BYTES
+MAX_UPLOAD_RECORDS = MAX_UPLOAD_PARTS * MAX_RECORDS
 MAX_LINE_BYTES = 1 << 20  # a valid line is far smaller: 500 item ids of 256 characters is ~130 KB
 _HEAD_BYTES = 65536
 _WHITESPACE = b" \t\r\n"
@@ -60,8 +63,8 @@ _MAGIC_BYTES = 6
 
 @dataclass(frozen=True, slots=True)
 class ReadLimits:
-    content_bytes: int = MAX_INPUT_BYTES  # decompressed bytes read
-    lines: int = MAX_RECORDS  # lines (or array elements) read, blank ones included
+    content_bytes: int = MAX_UPLOAD_BYTES  # decompressed bytes read
+    lines: int = MAX_UPLOAD_RECORDS  # lines (or array elements) read, blank ones included
     line_bytes: int = MAX_LINE_BYTES  # one line, or one array element
 
 

@@ -6,6 +6,8 @@
     RECEIVED -> DATA IMPORTING -> TRAINING -> CREATE PENDING ...   (a route's refresh: see jobs.refresh)
     ACTIVE -> EXPORTING -> EXPORTED | EXPORT_FAILED        (EXPORT_FAILED may be retried)
     ACTIVE -> EXPORTING -> IMPORTING -> EXPORTED | EXPORT_FAILED   (SES routes: contact import jobs)
+    RECEIVED -> IN PARTS -> EXPORTED | EXPORT_FAILED       (an upload past one job's limits: its part
+                                                            jobs each run as above; see jobs.parts)
 
 Between CREATE PENDING and ACTIVE the status is whatever Personalize reports; anything that is not
 ACTIVE or CREATE FAILED counts as still running.
@@ -31,14 +33,15 @@ EXPORT_FAILED = "EXPORT_FAILED"
 IMPORTING = "IMPORTING"
 DATA_IMPORTING = "DATA IMPORTING"  # a refresh step: the route's dataset import job runs
 TRAINING = "TRAINING"  # a refresh step: a new solution version trains
+IN_PARTS = "IN PARTS"  # an upload run as several jobs (its parts): done when each part is
 REFRESH_STEPS = (DATA_IMPORTING, TRAINING)
 
 _NOT_IN_PERSONALIZE = {
     RECEIVED, REJECTED, QUEUED, ACTIVE, CREATE_FAILED, EXPORTING, EXPORTED, EXPORT_FAILED, IMPORTING,
-    *REFRESH_STEPS,
+    IN_PARTS, *REFRESH_STEPS,
 }  # fmt: skip
 
-Inflight = Literal["QUEUED", "RUNNING", "IMPORTING", "WAITING", "REFRESHING"]
+Inflight = Literal["QUEUED", "RUNNING", "IMPORTING", "WAITING", "REFRESHING", "PARTS"]
 # Statuses where a job waits for one of batchrecs' own functions (submit, planner, workers): the monitor
 # only watches them, and reports a job that stays longer than this (it is stuck: see README).
 WAITING_BOUNDS = {RECEIVED: 60 * 60, ACTIVE: 60 * 60, EXPORTING: 12 * 60 * 60}  # seconds
@@ -53,6 +56,8 @@ def inflight_of(status: str) -> Inflight | None:
         return "IMPORTING"
     if status in REFRESH_STEPS:
         return "REFRESHING"
+    if status == IN_PARTS:
+        return "PARTS"
     if status in WAITING_BOUNDS:
         return "WAITING"
     if status not in _NOT_IN_PERSONALIZE:
@@ -105,6 +110,8 @@ class Job(BaseModel):
     preferencesReadAt: str | None = None  # SES: when the import's contact preferences were read
     contactScan: dict[str, Any] | None = None  # SES: how far the contact list has been read (token, pages)
     stuckReported: str | None = None  # the status in which the monitor reported the job stuck (once)
+    parts: list[str] | None = None  # an upload run as several jobs: their names, in input order
+    partOf: str | None = None  # a part: the job of its upload (which reports the whole run)
 
     @property
     def age(self) -> tuple[str, str]:
@@ -131,4 +138,6 @@ class Job(BaseModel):
             outputPath=self.outputPath,
             failureReason=self.failureReason,
             solutionVersionArn=self.solutionVersionArn,
+            partOf=self.partOf,
+            parts=self.parts,
         )

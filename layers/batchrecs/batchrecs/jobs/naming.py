@@ -52,3 +52,11 @@ def job_arn(solution_version_arn: str, job_name: str, segment: bool) -> str:
     partition, service, region, account = solution_version_arn.split(":")[1:5]
     resource = "batch-segment-job" if segment else "batch-inference-job"
     return f"arn:{partition}:{service}:{region}:{account}:{resource}/{job_name}"
+
+
+def part_job_name(upload_job: str, number: int) -> str:
+    """The job of part ``number`` (from 1) of an upload run as several jobs: ``<start>-p<number>-<digest>``,
+    the upload job's name with the part's number before its digest (the same for every delivery)."""
+    start, _, digest = upload_job.rpartition("-")
+    suffix = f"-p{number}-{digest}"
+    return f"{start[: MAX_JOB_NAME - len(suffix)].rstrip('-_')}{suffix}"

@@ -14,7 +14,7 @@ from batchrecs.clock import utc_now
 from batchrecs.errors import BatchrecsError, JobConflictError
 from batchrecs.export.progress import finish
 from batchrecs.formats.events import JOB_STUCK, JobStuck
-from batchrecs.jobs import refresh
+from batchrecs.jobs import parts, refresh
 from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import ACTIVE, EXPORTING, IMPORTING, QUEUED, RECEIVED, WAITING_BOUNDS, Job
 from batchrecs.monitor.schedules import SyncResult
@@ -43,6 +43,7 @@ class MonitorSummary:
     importing: int = 0
     refreshing: int = 0  # jobs importing data or training before their batch job
     stuck: int = 0  # jobs reported stuck by this tick
+    in_parts: int = 0  # uploads run as several jobs, some of whose parts still run
     errors: list[str] = field(default_factory=list)
 
 
@@ -102,6 +103,9 @@ class Monitor:
         for job in list(self._jobs.inflight("IMPORTING")):
             summary.importing += 1
             self._guarded(summary, job, self._advance)
+        for job in list(self._jobs.inflight("PARTS")):
+            gathered = self._guarded(summary, job, self._gather)
+            summary.in_parts += gathered is not None and gathered.status == job.status
         for job in list(self._jobs.inflight("WAITING")):
             watched = self._guarded(summary, job, self._watch)
             summary.stuck += watched is not None and watched.stuckReported != job.stuckReported
@@ -168,6 +172,18 @@ class Monitor:
         elif step.job != job:
             self._jobs.save(step.job, expected_status=IMPORTING)
         return step.job
+
+    def _gather(self, job: Job) -> Job:
+        """An upload run as several jobs: once each part has ended, its one outcome (``jobs.parts``)."""
+        found = [self._jobs.get(name) for name in job.parts or ()]
+        if not found or any(part is None for part in found):
+            raise BatchrecsError(f"job {job.jobName} is {job.status} but not all of its parts exist")
+        each = [part for part in found if part is not None]
+        if not parts.all_ended(each):
+            return job
+        summed, outcome, failure = parts.combined(job, each)
+        self._changed += 1
+        return finish(summed, outcome, self._jobs, self._events, self._clock, failure, parts.outcomes(each))
 
     def _submit(self, job: Job) -> Job:
         started = start_job(job, self._personalize, self._clock())

@@ -134,6 +134,8 @@ TagKey = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^[\w\s.:/=+\-@]*$"), AfterValidator(_not_aws)
 ]
 TagValue = Annotated[str, Field(max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
+JOB_INPUT_BYTES = 1 << 30  # Personalize reads at most 1 GB of input per batch job (seed 001, limits)
+JOB_INPUT_RECORDS = 50_000_000  # ... and at most 50M records per input file
 MAX_RECOMMENDATIONS = 500  # a batch inference job's numResults
 MAX_SEGMENT_USERS = 5_000_000  # a batch segment job's numResults (CreateBatchSegmentJob API)
 THEME_INPUT_LINES = 100  # "Batch recommendations with themes from Content Generator": at most 100 items
@@ -187,6 +189,8 @@ class Route(_Strict):
     # CSV uploads: the header that holds an input field, e.g. {userId: customer_ref} (case-insensitive)
     columns: dict[str, Annotated[str, Field(min_length=1, max_length=128)]] | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
+    # the most lines of an upload one batch job reads: a larger upload runs as several jobs (its parts)
+    maxLinesPerJob: Annotated[int, Field(ge=1, le=JOB_INPUT_RECORDS)] = JOB_INPUT_RECORDS
     # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
     maxExportWorkers: Annotated[int, Field(ge=1, le=1000)] | None = None
     refresh: Refresh | None = None  # import fresh data and/or retrain before each batch job

@@ -11,14 +11,16 @@ from aws_lambda_powertools import Logger
 
 from batchrecs import layout
 from batchrecs.clock import utc_now
-from batchrecs.errors import ObjectChangedError, UnknownRouteError
+from batchrecs.errors import BatchrecsError, ObjectChangedError, UnknownRouteError
+from batchrecs.formats.input_files import MAX_INPUT_BYTES
 from batchrecs.formats.input_lines import Problem
 from batchrecs.jobs import refresh
 from batchrecs.jobs.lifecycle import record_change, start_job
-from batchrecs.jobs.model import RECEIVED, REJECTED, Job, inflight_of
-from batchrecs.jobs.naming import file_stem, job_name, scheduled_job_name
+from batchrecs.jobs.model import IN_PARTS, RECEIVED, REJECTED, Job, inflight_of
+from batchrecs.jobs.naming import file_stem, job_name, part_job_name, scheduled_job_name
 from batchrecs.ports import EventPublisher, JobStore, ObjectStore, PersonalizeJobs
 from batchrecs.routes.config import Route, RoutesConfig, snapshot
+from batchrecs.submit.parts import StagedPart, StagedParts
 from batchrecs.submit.request import build_request
 from batchrecs.submit.validation import ValidationResult, validate_for_route, validate_upload_size
 
@@ -133,8 +135,18 @@ class Submitter:
         return self._jobs.claim(received)
 
     def _validate_and_start(self, job: Job, route: Route, upload: Upload, name: str) -> Job:
-        staged_key = layout.staged_key(route.name, job.jobName, file_stem(name))
-        staged = self._objects.writer(upload.bucket, staged_key, "application/x-ndjson")
+        stem, bucket = file_stem(name), upload.bucket
+        staged_key = layout.staged_key(route.name, job.jobName, stem)
+        staged = StagedParts(
+            lambda: self._objects.writer(bucket, staged_key, "application/x-ndjson"),
+            lambda number: self._objects.writer(
+                bucket,
+                layout.staged_key(route.name, part_job_name(job.jobName, number), stem),
+                "application/x-ndjson",
+            ),
+            max_lines=route.maxLinesPerJob,
+            refuse_parts=_why_not_in_parts(route),
+        )
         try:
             result = validate_for_route(
                 self._objects.iter_chunks(upload.bucket, upload.key, upload.version_id, upload.etag),
@@ -158,27 +170,48 @@ class Submitter:
         if not result.accepted:
             staged.abort()
             return self._reject(job, name, result.report(**context), result.summary(), result)
+        if staged.refused is not None:
+            expected = (
+                f"at most {route.maxLinesPerJob:,} unique lines and {MAX_INPUT_BYTES:,} bytes "
+                f"(one job's input: {staged.refused})"
+            )
+            found = f"{result.totals.valid:,} unique lines, {result.staged_bytes:,} bytes"
+            result.file_problem = Problem(0, expected, found)
+            return self._reject(job, name, result.report(**context), result.summary(), result)
         staged.close()
         report_key = None
         if result.totals.invalid or result.totals.duplicates:
             report_key = layout.validation_report_key(job.jobName)
             self._objects.put_json(upload.bucket, report_key, result.report(**context))
-        output_path = layout.output_path(upload.bucket, route.name, job.jobName)
+        validated = job.model_copy(update={"validation": _totals(result), "reportKey": report_key})
+        if staged.parts:
+            return self._start_parts(validated, route, stem, staged.parts)
+        started = self._start(validated, route, staged_key)
+        logger.info(
+            "upload handled",
+            extra={"job_name": started.jobName, "status": started.status, "validation": _totals(result)},
+        )
+        return started
+
+    def _start(self, job: Job, route: Route, staged_key: str, pinned_version: str | None = None) -> Job:
+        """Submit the job reading ``staged_key`` (or start its route's refresh) and record it."""
+        output_path = layout.output_path(job.sourceBucket, route.name, job.jobName)
         request = build_request(
             route,
             job.jobName,
-            f"s3://{upload.bucket}/{staged_key}",
+            f"s3://{job.sourceBucket}/{staged_key}",
             output_path,
             self._role_arn,
             self._kms_key_arn,
         )
+        if pinned_version is not None and "solutionArn" in request:
+            del request["solutionArn"]
+            request["solutionVersionArn"] = pinned_version
         prepared = job.model_copy(
             update={
-                "stagedPath": f"s3://{upload.bucket}/{staged_key}",
+                "stagedPath": f"s3://{job.sourceBucket}/{staged_key}",
                 "outputPath": output_path,
                 "request": json.dumps(request, sort_keys=True),
-                "validation": _totals(result),
-                "reportKey": report_key,
             }
         )
         if route.refresh is not None:  # fresh data and/or a new model first: the monitor runs the steps
@@ -186,11 +219,45 @@ class Submitter:
         else:
             started = start_job(prepared, self._personalize, self._clock())
         self._record(started)
-        logger.info(
-            "upload handled",
-            extra={"job_name": started.jobName, "status": started.status, "validation": _totals(result)},
-        )
         return started
+
+    def _start_parts(self, job: Job, route: Route, stem: str, parts: list[StagedPart]) -> Job:
+        """An upload past one job's limits: a job per staged part (each claimed once under its own name,
+        so a retried submit starts none twice), then the upload's job IN PARTS, which the monitor ends
+        once every part has (``jobs.parts``). The parts of a ``solutionArn`` route run one version:
+        its newest ACTIVE one now."""
+        names = [part_job_name(job.jobName, number) for number in range(1, len(parts) + 1)]
+        pinned = self._newest_active(route.solutionArn) if route.solutionArn else None
+        for name, part in zip(names, parts, strict=True):
+            claimed = self._jobs.claim(
+                job.model_copy(
+                    update={
+                        "jobName": name,
+                        "partOf": job.jobName,
+                        "updatedAt": self._clock(),
+                        "validation": {"valid": part.lines, "stagedBytes": part.bytes},
+                        "reportKey": None,
+                    }
+                )
+            )
+            if claimed.status == RECEIVED:
+                self._start(claimed, route, layout.staged_key(route.name, name, stem), pinned)
+        split = job.moved_to(IN_PARTS, self._clock(), parts=names)
+        self._record(split)
+        logger.info(
+            "upload handled in parts",
+            extra={"job_name": job.jobName, "parts": len(names), "validation": job.validation},
+        )
+        return split
+
+    def _newest_active(self, solution_arn: str) -> str | None:
+        """The solution's newest ACTIVE version; None when Personalize cannot say now (each part then
+        asks when it is submitted, and says why it cannot run)."""
+        try:
+            return self._personalize.solution_versions(solution_arn).newest_active
+        except BatchrecsError as exc:
+            logger.warning("parts not pinned to one version", extra={"reason": str(exc)})
+            return None
 
     def _reject(
         self, job: Job, name: str, report: dict[str, Any], reason: str, result: ValidationResult | None = None
@@ -215,6 +282,15 @@ class Submitter:
     def _record(self, job: Job) -> None:
         if not record_change(job, RECEIVED, self._jobs, self._events):
             logger.info("another delivery recorded this upload first", extra={"job_name": job.jobName})
+
+
+def _why_not_in_parts(route: Route) -> str | None:
+    """Why an upload of ``route`` past one job's limits cannot run as several jobs (None: it can)."""
+    if route.replaces_previous:
+        return "replacePrevious compares one job's input with the previous export's"
+    if route.refresh is not None:
+        return "a refresh trains one version for one batch job"
+    return None
 
 
 def _totals(result: ValidationResult) -> dict[str, int]:

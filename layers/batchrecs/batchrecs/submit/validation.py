@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger
 
 from batchrecs.formats.input_files import (
     MAX_INPUT_BYTES,
+    MAX_UPLOAD_BYTES,
     SERVICE_LIMITS,
     ReadLimits,
     SourceError,
@@ -26,6 +27,7 @@ from batchrecs.formats.input_lines import (
 from batchrecs.ports import ObjectWriter
 from batchrecs.routes.config import THEME_INPUT_LINES, JobKind, Route
 from batchrecs.spool import spool_directory
+from batchrecs.submit.parts import StagedParts
 from batchrecs.submit.unique import UniqueLines
 
 MAX_PROBLEMS = 100
@@ -90,16 +92,18 @@ class ValidationResult:
 def validate_upload_size(
     size: int, kind: JobKind, on_invalid: Literal["reject", "skip"]
 ) -> ValidationResult | None:
-    """An upload too large to be a job's input, rejected before reading it; None if its size is fine."""
-    if size <= MAX_INPUT_BYTES:
+    """An upload too large to be run (as several jobs, for kinds that may be), rejected before reading
+    it; None if its size is fine."""
+    limit = MAX_INPUT_BYTES if kind.max_lines is not None else MAX_UPLOAD_BYTES
+    if size <= limit:
         return None
     result = ValidationResult(kind=kind, on_invalid=on_invalid)
-    result.file_problem = Problem(0, f"a file of at most {MAX_INPUT_BYTES} bytes", f"{size} bytes")
+    result.file_problem = Problem(0, f"a file of at most {limit} bytes", f"{size} bytes")
     return result
 
 
 def validate_for_route(
-    chunks: Iterable[bytes], name: str, route: Route, staged: ObjectWriter | None = None
+    chunks: Iterable[bytes], name: str, route: Route, staged: ObjectWriter | StagedParts | None = None
 ) -> ValidationResult:
     """An upload checked as the route takes it (submit and ``batchrecs validate`` alike): its kind, its
     onInvalidLines, at most 100 lines with themes, filterValues only with a filter, its CSV columns."""
@@ -120,14 +124,15 @@ def validate_upload(
     name: str,
     kind: JobKind,
     on_invalid: Literal["reject", "skip"],
-    staged: ObjectWriter | None = None,
-    max_bytes: int = MAX_INPUT_BYTES,
+    staged: ObjectWriter | StagedParts | None = None,
+    max_bytes: int | None = None,  # of the normalised copy (default: one job's, or several jobs')
     limits: ReadLimits = SERVICE_LIMITS,
     max_lines: int | None = None,  # the route's own limit (themes: 100), else the kind's
     filtered: bool = True,  # the route names a filter (else a line's filterValues is a problem)
     columns: Mapping[str, str] | None = None,  # the route's CSV headers of input fields
 ) -> ValidationResult:
-    """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used.
+    """Read every line of an upload; write valid first-seen lines to ``staged`` while it can be used
+    (``StagedParts``: in parts, when they are past one job's limits).
 
     Whatever the file holds, the outcome is a result (a file problem at worst), never an exception;
     only a failure to read the upload itself (``chunks``) is raised, as the error it was.
@@ -136,6 +141,7 @@ def validate_upload(
     reading = _Reading(result, kind, filtered, limits.lines, name)
     max_lines = max_lines or kind.max_lines
     if max_lines is None:  # any number of lines: the repeats are found exactly, in flat memory
+        max_bytes = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
         with UniqueLines(spool_directory()) as unique:
             entries = read_entries(chunks, name, kind, limits, columns, blocks=True)
             for valid in reading.each_valid(entries):
@@ -149,8 +155,13 @@ def validate_upload(
             result.staged_bytes = outcome.unique_bytes or 0
             reading.close(max_bytes)
             if staged is not None and result.accepted:
+                if isinstance(staged, StagedParts):
+                    staged = staged.open(result.staged_bytes, reading.valid)
                 unique.copy_unique(staged)  # the first line of each key, in upload order
         return result
+    max_bytes = MAX_INPUT_BYTES if max_bytes is None else max_bytes  # a few lines: one job
+    if isinstance(staged, StagedParts):
+        staged = staged.open()
     seen: set[str] = set()  # a few hundred keys at most (segment kinds, themes): reading stops at the limit
     for valid in reading.each_valid(read_entries(chunks, name, kind, limits, columns)):
         assert isinstance(valid, ValidLine)  # no blocks were asked for
