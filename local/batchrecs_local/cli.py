@@ -5,6 +5,11 @@
     batchrecs local run FILE --route NAME [--routes ROUTES.yaml] [--dump DIR] [--json]
     batchrecs local export OUT_FILE --route NAME [--routes ROUTES.yaml] [--dump DIR] [--json]
     batchrecs validate FILE (--route NAME | --kind KIND) [--routes ROUTES.yaml] [--json]
+    batchrecs jobs [--route R] [--status S] [--limit N]        (a deployed stack, or local up: --stack,
+    batchrecs show JOB | s3://BUCKET/input/ROUTE/FILE           --endpoint-url; see "Operate" in README)
+    batchrecs submit FILE --route NAME [--wait] [--timeout S]
+    batchrecs replay-export JOB [--wait]
+    batchrecs redrive
     batchrecs redrive-chunks --dlq-url URL --queue-url URL
     batchrecs redrive-events --queue-url URL
     batchrecs erase --user ID --recommendations-table T [--email A --contact-list L]
@@ -149,6 +154,42 @@ def _parser() -> argparse.ArgumentParser:
     _common(tick)
     tick.set_defaults(run=_tick)
 
+    jobs = commands.add_parser("jobs", help="a stack's recent jobs by route and status, newest first")
+    jobs.add_argument("--route", action="append", help="this route's jobs (again for more; default: all)")
+    jobs.add_argument("--status", help="only jobs in this status (e.g. EXPORTING, REJECTED)")
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument(
+        "--routes", type=Path, help="routes file naming the routes (default: config/routes.yaml)"
+    )
+    _stack_options(jobs)
+    jobs.set_defaults(run=_jobs)
+    show = commands.add_parser("show", help="one job: status history, counts, chunks, reports, failure")
+    show.add_argument("job", metavar="JOB | s3://BUCKET/input/ROUTE/FILE")
+    _stack_options(show)
+    show.set_defaults(run=_show)
+    submit = commands.add_parser("submit", help="upload FILE to a route of the stack (and follow its job)")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--route", required=True)
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the job to its end (exit code by outcome)"
+    )
+    submit.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits (then exit 3)")
+    _stack_options(submit)
+    submit.set_defaults(run=_submit)
+    replay = commands.add_parser(
+        "replay-export", help="export a finished job again: the same records, its counts not doubled"
+    )
+    replay.add_argument("job", metavar="JOB | s3://BUCKET/input/ROUTE/FILE")
+    replay.add_argument("--wait", action="store_true", help="follow the export to its end")
+    replay.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits (then exit 3)")
+    _stack_options(replay)
+    replay.set_defaults(run=_replay_export)
+    both = commands.add_parser(
+        "redrive", help="the stack's chunks dead-letter queue and failed-events queue, re-driven"
+    )
+    _stack_options(both)
+    both.set_defaults(run=_redrive_stack)
+
     redrive = commands.add_parser(
         "redrive-chunks", help="move dead-lettered export chunks back to the chunks queue (AWS or local)"
     )
@@ -180,6 +221,25 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(run=_validate)
     return parser
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack", help="the stack's name (default: $BATCHRECS_STACK, samconfig.toml's, or batchrecs)"
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        help="another endpoint for every AWS call, e.g. batchrecs local up's (or $AWS_ENDPOINT_URL)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _stack(args: argparse.Namespace) -> Any:
+    from batchrecs.operate.stack import find_stack, stack_name
+
+    if args.endpoint_url:  # every client of this command, the adapters' own included
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    return find_stack(stack_name(args.stack))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -286,6 +346,113 @@ class _OfflineEnviron(dict[str, str]):
 
 
 # ---------------------------------------------------------------------------------------- local
+
+
+def _jobs(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs.operate import jobs
+
+    stack = _stack(args)
+    routes = args.route or list(_routes(args).routes)
+    rows = [jobs.row(job) for job in jobs.recent(jobs.store(stack), routes, args.limit, args.status)]
+    if args.json:
+        print(json.dumps(rows), file=out)
+        return 0
+    if not rows:
+        print(f"no jobs of {', '.join(routes)} in stack {stack.name}", file=out)
+    for shown in rows:
+        counts = {
+            name: "-" if shown[name] is None else shown[name] for name in ("lines", "chunks", "records")
+        }
+        extra = f"  {shown['parts']} parts" if shown["parts"] else ""
+        print(
+            f"{shown['createdAt']}  {shown['route']:<14} {shown['status']:<18} {shown['jobName']}"
+            f"  lines {counts['lines']}  chunks {counts['chunks']}  records {counts['records']}{extra}",
+            file=out,
+        )
+    return 0
+
+
+def _show(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs.operate import jobs
+
+    store = jobs.store(_stack(args))
+    job = jobs.find(store, args.job)
+    detail = jobs.detail(job, jobs.parts_of(store, job))
+    print(json.dumps(detail) if args.json else jobs.text(detail), file=out)
+    return jobs.exit_code(job)
+
+
+def _submit(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs.operate import jobs
+
+    stack = _stack(args)
+    _readable(args.file)
+    key, before = jobs.submit(stack, args.file, args.route)
+    print(f"uploaded s3://{stack.output('DataBucketName')}/{key}", file=sys.stderr)
+    if not args.wait:
+        if args.json:
+            print(json.dumps({"bucket": stack.output("DataBucketName"), "key": key}), file=out)
+        return 0
+
+    store = jobs.store(stack)
+    return _follow(args, out, store, jobs.new_upload(store, key, before))
+
+
+def _follow(args: argparse.Namespace, out: TextIO, store: Any, lookup: Any) -> int:
+    """Follow a job to its end, a line per change on stderr; print it; exit by its outcome."""
+    from batchrecs.operate import jobs
+
+    def report(job: Any) -> None:
+        shown = jobs.row(job)
+        progress = f" chunks {shown['chunks']}, {shown['records'] or 0:,} records" if shown["chunks"] else ""
+        print(f"  {job.jobName}: {job.status}{progress}", file=sys.stderr, flush=True)
+
+    job = jobs.follow(lookup, args.timeout, report)
+    detail = jobs.detail(job, jobs.parts_of(store, job))
+    print(json.dumps(detail) if args.json else jobs.text(detail), file=out)
+    return jobs.exit_code(job)
+
+
+def _replay_export(args: argparse.Namespace, out: TextIO) -> int:
+    from batchrecs.aws.events import EventBridgePublisher
+    from batchrecs.clock import utc_now
+    from batchrecs.operate import jobs
+    from batchrecs.operate.replay import replay_export
+
+    stack = _stack(args)
+    store = jobs.store(stack)
+    job = jobs.find(store, args.job)
+    events = EventBridgePublisher(stack.output("EventBusName"), stack.client("events"))
+    replayed = replay_export(job, store, events, utc_now)
+    print(f"{replayed.jobName}: {replayed.status}, its export starts again", file=sys.stderr)
+    if not args.wait:
+        if args.json:
+            print(json.dumps(jobs.row(replayed)), file=out)
+        return 0
+    return _follow(args, out, store, lambda: store.get(replayed.jobName))
+
+
+def _redrive_stack(args: argparse.Namespace, out: TextIO) -> int:
+    from dataclasses import asdict
+
+    from batchrecs.aws.failed_events import redrive_failed_events
+    from batchrecs.aws.sqs import redrive
+
+    stack = _stack(args)
+    moved = redrive(stack.output("ChunksDeadLetterQueueUrl"), stack.output("ChunksQueueUrl"))
+    done = redrive_failed_events(stack.output("FailedEventsQueueUrl"))
+    if args.json:
+        print(json.dumps({"chunksMoved": moved, "failedEvents": asdict(done)}), file=out)
+    else:
+        print(f"moved {moved} dead-lettered chunks back to the chunks queue", file=out)
+        print(
+            f"failed events: invoked {done.invoked} functions again, delivered {done.published} alerts "
+            f"again, dropped {done.dropped_ticks} monitor ticks; {len(done.left)} left on the queue",
+            file=out,
+        )
+        for reason in done.left:
+            print(f"  {reason}", file=out)
+    return 1 if done.left else 0
 
 
 def _redrive(args: argparse.Namespace, out: TextIO) -> int:
@@ -452,8 +619,10 @@ def _up(args: argparse.Namespace, out: TextIO) -> int:
             for name, value in info.items():
                 print(f"{name:22} {value}", file=out)
             print(
-                f"\nDrop a file:  aws --endpoint-url {info['endpoint']} s3 cp users.jsonl "
-                f"s3://{info['bucket']}/input/home/users.jsonl\nCtrl-C stops.",
+                f"\nDrop a file:  batchrecs submit users.jsonl --route home --wait --endpoint-url "
+                f"{info['endpoint']}\n   or:        aws --endpoint-url {info['endpoint']} s3 cp users.jsonl "
+                f"s3://{info['bucket']}/input/home/users.jsonl\nThen:        batchrecs jobs --endpoint-url "
+                f"{info['endpoint']}\nCtrl-C stops.",
                 file=out,
                 flush=True,
             )

@@ -51,6 +51,7 @@ class Options:
     chunk_bytes: int = 1 << 20  # the template's ExportChunkBytes, small locally to show the fan-out
     enforce_iam: bool = True  # False: calls the template does not allow are recorded, not refused
     kms: bool = False  # deploy with DataKmsKeyArn: a local customer managed key encrypts the bucket and jobs
+    stack_name: str = "batchrecs"  # what DescribeStacks answers for (the operator commands' --stack)
 
 
 class LocalCloud:
@@ -80,6 +81,7 @@ class LocalCloud:
             for problem in self.stack.undeliverable:  # AWS would drop these notifications: say so
                 print(f"local cloud: {problem}", file=sys.stderr)
             seed_people(self.endpoint, self.stack.outputs)
+            self._describe_stack()
             # a failed chunk is tried again after 1 s, not the minute it waits on AWS
             overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level, "CHUNK_RETRY_SECONDS": "1"}
             if self.options.routes_file is not None:
@@ -92,6 +94,16 @@ class LocalCloud:
             self.endpoint.stop()
             raise
         return self
+
+    def _describe_stack(self) -> None:
+        """Let CloudFormation's DescribeStacks answer with the stack's outputs, as on AWS, so the
+        operator commands find this stack by name (only the outputs: the resources are the local ones)."""
+        assert self.stack is not None
+        outputs = {name: {"Value": value} for name, value in self.stack.outputs.items()}
+        self.endpoint.client("cloudformation").create_stack(
+            StackName=self.options.stack_name,
+            TemplateBody=json.dumps({"Resources": {}, "Outputs": outputs}),
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.runtime is not None:
@@ -115,6 +127,7 @@ class LocalCloud:
         return {
             "endpoint": self.endpoint.url,
             "region": REGION,
+            "stack": self.options.stack_name,  # for batchrecs jobs/show/submit/redrive --endpoint-url
             "bucket": self.bucket,
             "recommendations_table": self.outputs["RecommendationsTableName"],
             "jobs_table": self.outputs["JobsTableName"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -164,6 +165,53 @@ class DynamoDBJobStore:
                 if found is not None and found.partOf is None:  # an upload in parts is its own job
                     return found
         return None
+
+    def route_jobs(self, route: str, limit: int) -> list[tuple[str, str, str]]:
+        """A route's newest ``limit`` jobs (name, status, createdAt), newest first, by its index."""
+        found: list[tuple[str, str, str]] = []
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=ROUTE_INDEX,
+            KeyConditionExpression="#route = :route",
+            ExpressionAttributeNames={"#route": "route"},
+            ExpressionAttributeValues={":route": {"S": route}},
+            ScanIndexForward=False,
+            PaginationConfig={"PageSize": min(max(limit, 1), 1000)},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                found.append((item["jobName"]["S"], item["status"]["S"], item["createdAt"]["S"]))
+                if len(found) >= limit:
+                    return found
+        return found
+
+    def uploads_of(self, source_key: str) -> list[str]:
+        """The jobs of the uploads of ``source_key`` (and their parts), newest first, by its index."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=SOURCE_INDEX,
+            KeyConditionExpression="sourceKey = :key",
+            ExpressionAttributeValues={":key": {"S": source_key}},
+            ScanIndexForward=False,
+        )
+        return [item["jobName"]["S"] for page in pages for item in page.get("Items", [])]
+
+    def get_many(self, names: list[str]) -> list[Job]:
+        """The jobs named, in that order (BatchGetItem, 100 at a time; unprocessed keys asked again)."""
+        found: dict[str, Job] = {}
+        for start in range(0, len(names), 100):
+            keys = [{"jobName": {"S": name}} for name in dict.fromkeys(names[start : start + 100])]
+            while keys:
+                response = self._client.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    job = _from_item(item)
+                    found[job.jobName] = job
+                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if keys:
+                    time.sleep(0.1)  # the table is busy: ask again for what it left
+        return [found[name] for name in names if name in found]
 
     def note_chunk_retry(self, job_name: str, reason: str) -> None:
         self._client.update_item(

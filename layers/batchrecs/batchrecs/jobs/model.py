@@ -112,6 +112,7 @@ class Job(BaseModel):
     stuckReported: str | None = None  # the status in which the monitor reported the job stuck (once)
     parts: list[str] | None = None  # an upload run as several jobs: their names, in input order
     partOf: str | None = None  # a part: the job of its upload (which reports the whole run)
+    history: list[dict[str, str]] | None = None  # each status and when the job entered it, oldest first
 
     @property
     def age(self) -> tuple[str, str]:
@@ -123,9 +124,17 @@ class Job(BaseModel):
         return self.chunksTotal is not None and len(self.chunksDone or ()) >= self.chunksTotal
 
     def moved_to(self, status: str, now: str, **changes: Any) -> Job:
-        """A copy in ``status`` with ``changes`` applied and the monitor index kept right."""
+        """A copy in ``status`` with ``changes`` applied, the monitor index kept right and the change in
+        its history."""
+        history = [*(self.history or []), {"status": status, "at": now}]
         return self.model_copy(
-            update={"status": status, "inflight": inflight_of(status), "updatedAt": now, **changes}
+            update={
+                "status": status,
+                "inflight": inflight_of(status),
+                "updatedAt": now,
+                "history": history,
+                **changes,
+            }
         )
 
     def state_change(self) -> JobStateChange:

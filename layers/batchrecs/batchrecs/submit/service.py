@@ -131,6 +131,7 @@ class Submitter:
             sourceIdentity=upload.identity,
             createdAt=now,
             updatedAt=now,
+            history=[{"status": RECEIVED, "at": now}],
         )
         return self._jobs.claim(received)
 
@@ -237,6 +238,7 @@ class Submitter:
                         "updatedAt": self._clock(),
                         "validation": {"valid": part.lines, "stagedBytes": part.bytes},
                         "reportKey": None,
+                        "history": [{"status": RECEIVED, "at": self._clock()}],
                     }
                 )
             )

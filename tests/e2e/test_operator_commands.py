@@ -1,0 +1,154 @@
+"""The operator commands against a running local cloud, as a user drives a deployed stack (issue #17,
+part 1): each finds the stack by name through CloudFormation's DescribeStacks and its resources from
+the stack's outputs; --endpoint-url points them at the local cloud, as at any other endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from batchrecs_local.cli import main
+from batchrecs_local.session import LocalCloud, Options
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]  # the in-process cloud
+
+
+@pytest.fixture(scope="module")
+def cloud_and_variables() -> Iterator[tuple[LocalCloud, dict[str, str]]]:
+    environment = dict(os.environ)  # the local runtime sets the functions' variables in this process
+    try:
+        with LocalCloud(Options()) as local:
+            yield local, dict(os.environ)
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+
+
+@pytest.fixture
+def cloud(
+    cloud_and_variables: tuple[LocalCloud, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> LocalCloud:
+    """The module's local cloud, its functions' variables as it set them (each test's autouse fixture
+    sets the unit tests' ones)."""
+    local, variables = cloud_and_variables
+    for name, value in variables.items():
+        if not name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    return local
+
+
+@pytest.fixture
+def operator(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An operator's shell: credentials of their own (not a function's role), no stack variable."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "operator")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("BATCHRECS_STACK", raising=False)
+    monkeypatch.chdir(ROOT)  # samconfig.toml names the stack batchrecs, as local up calls its stack
+    return cloud.endpoint.url
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    """Exit code and the command's JSON (the in-process functions' own log lines are left out)."""
+    code, out, _ = _run_text(capsys, *argv)
+    printed = [line for line in out.splitlines() if line.startswith(("{", "["))]
+    values = [json.loads(line) for line in printed]
+    mine = [value for value in values if not (isinstance(value, dict) and "level" in value)]
+    return code, mine[-1] if mine else None
+
+
+def _run_text(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_submit_waits_for_the_job_then_jobs_and_show_find_it_by_name_and_by_its_upload(
+    cloud: LocalCloud, operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = ROOT / "samples" / "home" / "users.jsonl"
+    # When an operator submits a file to the home route and waits
+    code, shown = _run(
+        capsys, "submit", str(users), "--route", "home", "--wait", "--timeout", "120", "--json",
+        "--endpoint-url", operator,
+    )  # fmt: skip
+    # Then it exits 0 with the EXPORTED job: its history, counts and where its reports are
+    assert code == 0 and shown["status"] == "EXPORTED", shown["failureReason"]
+    statuses = [entry["status"] for entry in shown["history"]]
+    assert statuses[0] == "RECEIVED" and statuses[-1] == "EXPORTED" and "EXPORTING" in statuses
+    assert shown["source"] == f"s3://{cloud.bucket}/input/home/users.jsonl"
+    assert shown["export"]["recordsWritten"] == len(cloud.records()) > 0
+    assert shown["chunks"] == f"{shown['export']['chunks']}/{shown['export']['chunks']}"
+    # And jobs lists it first (newest first), with its counts
+    code, rows = _run(capsys, "jobs", "--json", "--endpoint-url", operator)
+    assert code == 0 and rows[0]["jobName"] == shown["jobName"]
+    assert (rows[0]["status"], rows[0]["records"]) == ("EXPORTED", shown["export"]["recordsWritten"])
+    code, none = _run(capsys, "jobs", "--json", "--status", "REJECTED", "--endpoint-url", operator)
+    assert (code, none) == (0, [])
+    # And show finds the same job by its name and by the uploaded key (through the source index)
+    for ref in (shown["jobName"], shown["source"]):
+        code, again = _run(capsys, "show", ref, "--json", "--endpoint-url", operator)
+        assert (code, again["jobName"], again["history"]) == (0, shown["jobName"], shown["history"])
+
+
+def test_a_rejected_submit_exits_1_and_show_names_the_report(
+    cloud: LocalCloud, operator: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"userId": "1"}\n{"itemId": "2"}\n')
+    code, shown = _run(
+        capsys, "submit", str(bad), "--route", "home", "--wait", "--json", "--endpoint-url", operator
+    )
+    assert code == 1 and shown["status"] == "REJECTED"
+    assert "invalid lines" in shown["failureReason"]
+    code, text, _ = _run_text(capsys, "show", shown["jobName"], "--endpoint-url", operator)
+    assert code == 1  # the text form: the same exit code, the history and the report's place
+    assert f"{shown['jobName']}  REJECTED" in text and "RECEIVED" in text
+    assert f"report s3://{cloud.bucket}/rejected/home/{shown['jobName']}/bad.jsonl.report.json" in text
+    code, rows = _run(capsys, "jobs", "--status", "REJECTED", "--json", "--endpoint-url", operator)
+    assert [row["jobName"] for row in rows] == [shown["jobName"]]
+
+
+def test_redrive_empties_both_queues_of_the_stack_and_unknown_names_are_usage_errors(
+    cloud: LocalCloud, operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, done = _run(capsys, "redrive", "--json", "--endpoint-url", operator)
+    assert code == 0
+    assert (done["chunksMoved"], done["failedEvents"]["invoked"], done["failedEvents"]["left"]) == (0, 0, [])
+    code, _, err = _run_text(capsys, "jobs", "--stack", "nope", "--endpoint-url", operator)
+    assert code == 2 and "no stack nope" in err
+    code, _, err = _run_text(capsys, "show", "no-such-job", "--endpoint-url", operator)
+    assert code == 2 and "no job no-such-job" in err
+
+
+def test_replay_export_writes_the_same_records_again_and_counts_them_once(
+    cloud: LocalCloud, operator: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a related-items upload exported (its own route: no other test writes its records)
+    items = tmp_path / "items.csv"
+    items.write_bytes((ROOT / "samples" / "related" / "items.csv").read_bytes())
+    code, first = _run(
+        capsys, "submit", str(items), "--route", "related", "--wait", "--json", "--endpoint-url", operator
+    )
+    assert code == 0 and first["status"] == "EXPORTED", first["failureReason"]
+    before = [record for record in cloud.records() if record["sk"] == "related"]
+    # When an operator replays its export and waits
+    code, again = _run(
+        capsys, "replay-export", first["jobName"], "--wait", "--json", "--endpoint-url", operator
+    )
+    # Then it ends EXPORTED again with the same counts (not doubled) and the same records
+    assert code == 0 and again["status"] == "EXPORTED", again["failureReason"]
+    assert again["export"] == first["export"] and again["export"]["recordsWritten"] == len(before) > 0
+    assert [record for record in cloud.records() if record["sk"] == "related"] == before
+    statuses = [entry["status"] for entry in again["history"]]
+    assert statuses[len(first["history"]) :] == ["ACTIVE", "EXPORTING", "EXPORTED"]
+    # And a job that has not finished is not replayed (exit 2, saying why)
+    code, _, err = _run_text(capsys, "replay-export", "no-such-job", "--endpoint-url", operator)
+    assert code == 2 and "no job no-such-job" in err
