@@ -72,8 +72,8 @@ validate: $(SAM)  ## sam validate --lint
 build: $(SAM)  ## sam build (layer and functions, python3.12)
 	PYENV_VERSION=$(SAM_PYENV) $(SAM) build
 
-deploy: build  ## first time: asks for the solution version ARNs and saves them in samconfig.toml
-	$(SAM) deploy --guided
+deploy: build  ## asks for the solution version ARNs (empty: that route off) and saves them; ENV=dev|prod
+	$(SAM) deploy --guided --config-env $(or $(ENV),default)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .venv-checkov .aws-sam .pytest_cache .ruff_cache .mypy_cache

@@ -138,7 +138,7 @@ class _Name:
 def deploy(endpoint: LocalEndpoint, parameters: dict[str, str], stack_name: str = "batchrecs-local") -> Stack:
     """Translate template.yaml and create its resources on ``endpoint``."""
     stack = Stack(stack_name)
-    resolver, resources = _prepare(parameters, stack_name)
+    resolver, resources = resolve_template(parameters, stack_name)
     creators = {
         "AWS::S3::Bucket": _create_bucket,
         "AWS::DynamoDB::Table": _create_table,
@@ -198,7 +198,7 @@ def grant_template_permissions(
     created); each function signs as ``identity.function_key(logical_id)``.
     """
     stack = Stack(stack_name)
-    resolver, resources = _prepare(parameters, stack_name)
+    resolver, resources = resolve_template(parameters, stack_name)
     resolver.physical.update(physical)
     resolver.queue_urls.update(queue_urls)
     for logical_id, resource in resources.items():
@@ -208,7 +208,7 @@ def grant_template_permissions(
     return stack
 
 
-def _prepare(parameters: dict[str, str], stack_name: str) -> tuple[_Resolver, dict[str, Any]]:
+def resolve_template(parameters: dict[str, str], stack_name: str) -> tuple[_Resolver, dict[str, Any]]:
     """The translated template's resolver and the resources its conditions keep."""
     declared = yaml_parse(TEMPLATE.read_text()).get("Parameters", {})
     missing = [name for name, spec in declared.items() if name not in parameters and "Default" not in spec]
@@ -218,6 +218,11 @@ def _prepare(parameters: dict[str, str], stack_name: str) -> tuple[_Resolver, di
         **{name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec},
         **parameters,
     }
+    for name, spec in declared.items():  # as CloudFormation checks them before it creates anything
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and re.fullmatch(pattern, parameters[name]) is None:
+            allowed = spec.get("ConstraintDescription") or f"a value matching {pattern}"
+            raise ValueError(f"parameter {name} is {parameters[name]!r}, expected {allowed}")
     translated = _translate(parameters)
     resolver = _Resolver(translated["Resources"], parameters, _Name(stack_name), stack_name)
     for name, condition in translated.get("Conditions", {}).items():
@@ -225,6 +230,10 @@ def _prepare(parameters: dict[str, str], stack_name: str) -> tuple[_Resolver, di
         if not isinstance(value, bool):  # an intrinsic not resolved here must not read as true
             raise ValueError(f"condition {name} is not resolved locally: {value!r}")
         resolver.conditions[name] = value
+    for name, rule in translated.get("Rules", {}).items():
+        for assertion in rule.get("Assertions", []):
+            if resolver.resolve(assertion["Assert"]) is not True:
+                raise ValueError(f"rule {name}: {assertion.get('AssertDescription', 'assertion failed')}")
     resources = {
         logical_id: resource
         for logical_id, resource in translated["Resources"].items()
@@ -306,6 +315,10 @@ class _Resolver:
             if key == "Fn::Not":
                 (condition,) = arg
                 return not self.resolve(condition)
+            if key == "Fn::Or":
+                return any(self.resolve(condition) is True for condition in arg)
+            if key == "Fn::And":
+                return all(self.resolve(condition) is True for condition in arg)
             if key == "Fn::If":
                 condition, when_true, when_false = arg
                 return self.resolve(when_true if self.conditions[condition] else when_false)

@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 import yaml
 from batchrecs.aws.events import EventBridgePublisher
 from batchrecs.formats.events import JOB_STATE_CHANGE, JobStateChange
@@ -221,3 +222,48 @@ def test_every_bucket_prefix_the_template_grants_is_one_of_the_layouts() -> None
     assert granted, "no bucket prefixes found: the pattern no longer matches the template"
     assert granted <= set(layout.PREFIXES), granted - set(layout.PREFIXES)
     assert {"staged/", "output/", "ses-imports/", "exports/", "reports/", "input/", "rejected/"} <= granted
+
+
+def _parameters(**given: str) -> dict[str, str]:
+    from batchrecs_local.session import TEMPLATE_SOLUTIONS
+
+    arns = {
+        name: f"arn:aws:personalize:us-east-1:123456789012:solution/{recipe}/1"
+        for name, recipe in TEMPLATE_SOLUTIONS.items()
+    }
+    return {**arns, **given}
+
+
+def test_an_empty_solution_parameter_turns_its_routes_off_and_leaves_no_broken_arn_in_any_policy() -> None:
+    # Issue #17, part 3: only routes in use need an ARN
+    from batchrecs_local.stack import resolve_template
+
+    resolver, resources = resolve_template(_parameters(RelatedItemsSolutionVersionArn=""), "batchrecs")
+    submit = resolver.resolve(resources["SubmitFunction"]["Properties"])
+    variables = submit["Environment"]["Variables"]
+    assert variables["RELATED_ITEMS_SOLUTION_VERSION_ARN"] == variables["RELATED_ITEMS_SOLUTION_ARN"] == ""
+    assert variables["USER_PERSONALIZATION_SOLUTION_ARN"].endswith(":solution/aws-user-personalization")
+    granted = json.dumps([resolver.resolve(r.get("Properties", {})) for r in resources.values()])
+    assert "aws-similar-items" not in granted and "aws-user-personalization/*" in granted
+    assert not re.search(r":solution/(\*|\")", granted)  # no solution ARN cut short by the empty value
+
+
+def test_a_deploy_with_the_shipped_placeholders_or_no_model_at_all_stops_before_anything_is_created() -> None:
+    import tomllib
+
+    from batchrecs_local.stack import resolve_template
+
+    # Given samconfig.toml as shipped (every environment): its placeholders fail the parameters' pattern,
+    # which CloudFormation checks before it creates anything
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for environment in ("default", "dev", "prod"):
+        overrides = dict(
+            o.split("=", 1) for o in config[environment]["deploy"]["parameters"]["parameter_overrides"]
+        )
+        placeholders = {k: v for k, v in overrides.items() if "REPLACE-ME" in v}
+        assert placeholders, environment
+        with pytest.raises(ValueError, match="expected a Personalize solution version"):
+            resolve_template(_parameters(**placeholders), "batchrecs")
+    # And the template's rule refuses a stack with no model at all
+    with pytest.raises(ValueError, match="give at least one solution version ARN"):
+        resolve_template({name: "" for name in _parameters()}, "batchrecs")

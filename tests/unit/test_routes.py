@@ -182,3 +182,18 @@ def test_the_readme_routes_section_shows_every_route_option() -> None:
     options -= {"name", "routes"}  # a route's name is its key; routes is the file itself
     missing = sorted(option for option in options if f"{option}:" not in section)
     assert missing == []
+
+
+def test_a_route_whose_model_variable_is_empty_is_turned_off_and_says_why() -> None:
+    # Given the template deployed with RelatedItemsSolutionVersionArn left empty (issue #17, part 3)
+    env = {**ROUTES_ENV, "RELATED_ITEMS_SOLUTION_VERSION_ARN": "", "RELATED_ITEMS_SOLUTION_ARN": ""}
+    config = load_routes(ROOT / "config" / "routes.yaml", env)
+    # Then the routes of that model (related, themes) are off and the others load as they are
+    assert set(config.disabled) == {"related", "themes"}
+    assert "home" in config.routes and "related" not in config.routes
+    with pytest.raises(UnknownRouteError, match=r"route 'related' is turned off: its solutionVersionArn "):
+        config.get("related")
+    # while a variable not set at all is still a mistake, named
+    unset = {k: v for k, v in ROUTES_ENV.items() if k != "RELATED_ITEMS_SOLUTION_VERSION_ARN"}
+    with pytest.raises(ConfigError, match="RELATED_ITEMS_SOLUTION_VERSION_ARN is not set"):
+        load_routes(ROOT / "config" / "routes.yaml", unset)

@@ -44,6 +44,7 @@ class MonitorSummary:
     refreshing: int = 0  # jobs importing data or training before their batch job
     stuck: int = 0  # jobs reported stuck by this tick
     in_parts: int = 0  # uploads run as several jobs, some of whose parts still run
+    routes_off: list[str] = field(default_factory=list)  # turned off by an empty template parameter
     errors: list[str] = field(default_factory=list)
 
 
@@ -77,6 +78,9 @@ class Monitor:
         longest, comes last, so even a tick that runs out of time has polled and submitted."""
         summary = MonitorSummary()
         self._changed = 0
+        if self._routes is not None and self._routes.disabled:  # said on every tick: an upload is REJECTED
+            summary.routes_off = sorted(self._routes.disabled)
+            logger.info("routes turned off", extra={"routes": self._routes.disabled})
         for job in list(self._jobs.inflight("RUNNING")):
             summary.polled += 1
             self._guarded(summary, job, self._poll)

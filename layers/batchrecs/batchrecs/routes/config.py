@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from batchrecs.errors import ConfigError, UnknownRouteError
 from batchrecs.sinks.dynamodb.settings import DynamoDBDestination
@@ -290,6 +298,12 @@ class RoutesConfig(_Strict):
     # tags for every route's jobs (a route's own tags override these keys)
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     routes: dict[str, Route]
+    # routes turned off by an empty model variable (the template parameter left empty): name -> why
+    _disabled: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def disabled(self) -> dict[str, str]:
+        return dict(self._disabled)
 
     @model_validator(mode="before")
     @classmethod
@@ -311,6 +325,8 @@ class RoutesConfig(_Strict):
         return {**value, "routes": routes}
 
     def get(self, name: str) -> Route:
+        if name in self._disabled:
+            raise UnknownRouteError(f"route {name!r} is turned off: {self._disabled[name]}")
         try:
             return self.routes[name]
         except KeyError:
@@ -349,11 +365,34 @@ def parse_routes(text: str, environ: Mapping[str, str], source: str = "routes") 
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, Mapping) or not isinstance(raw.get("routes"), Mapping) or not raw["routes"]:
         raise ConfigError(f"{source}: expected a mapping with a non-empty 'routes' mapping")
-    expanded = _expand(raw, environ, source, path=())
+    disabled = _turned_off(raw["routes"], environ)
+    routes = {name: body for name, body in raw["routes"].items() if name not in disabled}
+    expanded = _expand({**raw, "routes": routes}, environ, source, path=())
     try:
-        return RoutesConfig.model_validate(expanded)
+        config = RoutesConfig.model_validate(expanded)
     except ValidationError as exc:
         raise ConfigError(f"{source}: invalid routes:\n" + _describe(exc)) from exc
+    config._disabled = disabled
+    return config
+
+
+def _turned_off(routes: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Routes whose model is a variable set to nothing: its template parameter was left empty, which
+    turns them off (a variable not set at all is still a mistake, reported when it is filled)."""
+    off = {}
+    for name, body in routes.items():
+        for field in ("solutionVersionArn", "solutionArn"):
+            value = body.get(field) if isinstance(body, Mapping) else None
+            empty = (
+                [v for v in _PLACEHOLDER.findall(value) if environ.get(v) == ""]
+                if isinstance(value, str)
+                else []
+            )
+            if empty:
+                off[name] = (
+                    f"its {field} ${{{empty[0]}}} is empty (the template parameter for it was left empty)"
+                )
+    return off
 
 
 def _expand(value: Any, environ: Mapping[str, str], source: str, path: tuple[str, ...]) -> Any:
