@@ -629,12 +629,34 @@ def _up(args: argparse.Namespace, out: TextIO) -> int:
         runner = cloud.schedule_runner(args.schedule_scale).start() if args.schedule_scale > 0 else None
         # Wake up now and then: a signal delivered to another thread only runs its Python handler
         # when the main thread runs bytecode, never while it is blocked in a bare wait().
+        seen: dict[str, int] = {}  # job -> the changes of its history already printed
         while not stop.wait(0.5):
-            pass
+            _print_changes(cloud, seen, out, args.json)
         if runner is not None:
             runner.stop()
     print("local cloud stopped", file=sys.stderr)
     return 0
+
+
+def _print_changes(cloud: Any, seen: dict[str, int], out: TextIO, as_json: bool) -> None:
+    """One line per job state change since the last call, from each job's history (so a status held for
+    less than a poll is shown too); a JSON object each with --json."""
+    changes = []
+    for job in cloud.jobs():
+        history = job.get("history") or [{"status": job["status"], "at": job["updatedAt"]}]
+        for entry in history[seen.get(job["jobName"], 0) :]:
+            reason = job.get("failureReason") if entry is history[-1] else None
+            changes.append(
+                {**entry, "route": job["route"], "jobName": job["jobName"], "failureReason": reason}
+            )
+        seen[job["jobName"]] = len(history)
+    for change in sorted(changes, key=lambda change: change["at"]):
+        if as_json:
+            print(json.dumps({"jobChange": change}), file=out, flush=True)
+            continue
+        why = f"  {change['failureReason']}" if change["failureReason"] else ""
+        line = f"{change['at']}  {change['route']:<14} {change['status']:<18} {change['jobName']}{why}"
+        print(line, file=out, flush=True)
 
 
 # ---------------------------------------------------------------------------------------- chaos

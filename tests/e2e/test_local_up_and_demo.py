@@ -161,6 +161,15 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
                 f"not stopped 30 s after SIGTERM: {process.communicate()[1][-3000:]}"
             ) from None
     assert code == 0, process.stderr.read() if process.stderr else ""
+    # And it printed each job's state changes as they happened, a line each (#17, part 2)
+    assert process.stdout is not None
+    changes = [
+        json.loads(line)["jobChange"] for line in process.stdout.read().splitlines() if "jobChange" in line
+    ]
+    statuses = [change["status"] for change in changes if change["jobName"] == job["jobName"]["S"]]
+    assert statuses[0] == "RECEIVED" and statuses[-1] == "EXPORTED"
+    assert {"CREATE PENDING", "ACTIVE", "EXPORTING"} <= set(statuses)
+    assert len({change["jobName"] for change in changes}) == 3  # the three uploads' jobs
 
 
 def test_local_up_fires_routes_schedules_on_a_scaled_clock(tmp_path: Any) -> None:

@@ -152,3 +152,45 @@ def test_replay_export_writes_the_same_records_again_and_counts_them_once(
     # And a job that has not finished is not replayed (exit 2, saying why)
     code, _, err = _run_text(capsys, "replay-export", "no-such-job", "--endpoint-url", operator)
     assert code == 2 and "no job no-such-job" in err
+
+
+def test_a_consumer_reads_a_users_current_records_across_routes_with_one_query(
+    cloud: LocalCloud, operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue #17, part 6: the read path of the README's Consumers section
+    from batchrecs.consumer import recommendations_for
+
+    users = ROOT / "samples" / "home" / "users.jsonl"
+    code, job = _run(
+        capsys, "submit", str(users), "--route", "home", "--wait", "--json", "--endpoint-url", operator
+    )
+    assert code == 0, job["failureReason"]
+    table = cloud.outputs["RecommendationsTableName"]
+    dynamodb = cloud.endpoint.client("dynamodb")
+    user = next(record["pk"] for record in cloud.records() if record["sk"] == "home")
+    # Given, beside the user's home record, an expired record TTL has not deleted yet, and a segment
+    # route's record of an older export than the user's newest one of that route
+    base = {"pk": {"S": user}, "jobName": {"S": "x"}, "items": {"L": []}}
+    later = {"S": "2026-12-05T00:00:00Z"}
+    for sk, generated, expires in (
+        ("gone", later, 1_000),
+        ("segments#7", {"S": "2026-11-01T00:00:00Z"}, 4_000_000_000),
+        ("segments#9", later, 4_000_000_000),
+    ):
+        route = sk.split("#")[0]
+        item = {**base, "sk": {"S": sk}, "route": {"S": route}, "generatedAt": generated}
+        dynamodb.put_item(
+            TableName=table, Item={**item, "expiresAt": {"N": str(expires)}, "rank": {"N": "3"}}
+        )
+    # When the application reads the user's recommendations
+    found = recommendations_for(user, table, client=dynamodb)
+    # Then it gets the home record as the export wrote it and the newest segment, and what was skipped
+    [home] = found.route("home")
+    stored = next(r for r in cloud.records() if r["sk"] == "home" and r["pk"] == user)
+    assert (home.items, home.jobName, home.solutionVersionArn) == (
+        stored["items"],
+        job["jobName"],
+        stored["solutionVersionArn"],
+    )
+    assert [record.rank for record in found.route("segments")] == [3] and found.routes == ["home", "segments"]
+    assert (found.skipped_expired, found.skipped_older) == (1, 1)
