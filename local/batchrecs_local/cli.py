@@ -445,14 +445,18 @@ def _redrive_stack(args: argparse.Namespace, out: TextIO) -> int:
         print(json.dumps({"chunksMoved": moved, "failedEvents": asdict(done)}), file=out)
     else:
         print(f"moved {moved} dead-lettered chunks back to the chunks queue", file=out)
-        print(
-            f"failed events: invoked {done.invoked} functions again, delivered {done.published} alerts "
-            f"again, dropped {done.dropped_ticks} monitor ticks; {len(done.left)} left on the queue",
-            file=out,
-        )
-        for reason in done.left:
-            print(f"  {reason}", file=out)
+        _print_redriven(done, out, "failed events: ")
     return 1 if done.left else 0
+
+
+def _print_redriven(done: Any, out: TextIO, prefix: str = "") -> None:
+    print(
+        f"{prefix}invoked {done.invoked} functions again, delivered {done.published} alerts again, dropped "
+        f"{done.dropped_ticks} monitor ticks; {len(done.left)} left on the queue",
+        file=out,
+    )
+    for reason in done.left:
+        print(f"  {reason}", file=out)
 
 
 def _redrive(args: argparse.Namespace, out: TextIO) -> int:
@@ -472,13 +476,7 @@ def _redrive_events(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         print(json.dumps(asdict(done)), file=out)
     else:
-        print(
-            f"invoked {done.invoked} functions again, delivered {done.published} alerts again, dropped "
-            f"{done.dropped_ticks} monitor ticks; {len(done.left)} left on the queue",
-            file=out,
-        )
-        for reason in done.left:
-            print(f"  {reason}", file=out)
+        _print_redriven(done, out)
     return 1 if done.left else 0
 
 

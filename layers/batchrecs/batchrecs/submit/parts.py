@@ -43,7 +43,6 @@ class StagedParts:
         self.parts: list[StagedPart] = []
         self.refused: str | None = None
         self._writer: ObjectWriter | None = None
-        self._splitter: _Splitter | None = None
 
     def open(self, unique_bytes: int | None = None, unique_lines: int | None = None) -> ObjectWriter:
         """The writer of ``unique_lines`` lines of ``unique_bytes`` bytes (None: a bounded kind's few
@@ -61,8 +60,7 @@ class StagedParts:
             self.refused = self._refuse or f"at most {self.max_parts} jobs of one upload"
             self._writer = _Discard()
             return self._writer
-        self._splitter = _Splitter(self)
-        self._writer = self._splitter
+        self._writer = _Splitter(self)
         return self._writer
 
     def close(self) -> None:
