@@ -19,4 +19,11 @@ logger, tracer, metrics = Logger(), Tracer(), Metrics()
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict:
     summary = monitor().tick()
     metrics.add_metric(name="JobStatusChanges", unit=MetricUnit.Count, value=summary.changed)
+    metrics.add_metric(name="JobsRunning", unit=MetricUnit.Count, value=summary.polled)
+    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=summary.still_queued)
+    metrics.add_metric(name="ContactImportsRunning", unit=MetricUnit.Count, value=summary.importing)
+    metrics.add_metric(name="JobsStuck", unit=MetricUnit.Count, value=summary.stuck)
+    metrics.add_metric(name="JobsOverTimeLimit", unit=MetricUnit.Count, value=summary.over_time_limit)
+    for seconds in summary.job_seconds:  # upload to the end of the Personalize job
+        metrics.add_metric(name="PersonalizeJobSeconds", unit=MetricUnit.Seconds, value=seconds)
     return asdict(summary)

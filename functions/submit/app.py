@@ -26,4 +26,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
         if job is None:
             return {"ignored": upload.detail.object.key}
     metrics.add_metric(name="UploadsHandled", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=int(job.status == "REJECTED"))
+    validation = job.validation or {}
+    metrics.add_metric(name="LinesValidated", unit=MetricUnit.Count, value=validation.get("lines", 0))
+    metrics.add_metric(name="LinesInvalid", unit=MetricUnit.Count, value=validation.get("invalid", 0))
     return {"jobName": job.jobName, "status": job.status}

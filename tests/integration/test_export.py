@@ -5,6 +5,7 @@ Chunks are 512 bytes here (EXPORT_CHUNK_BYTES), so every multi-line file is spli
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -167,6 +168,32 @@ def test_redelivered_events_and_chunks_do_not_double_count(cloud: Cloud, persona
     assert len(cloud.published()) == 1
     # And an ACTIVE event after the export is a no-op
     assert invoke("export_planner", event)["status"] == "EXPORTED"
+
+
+def test_the_worker_publishes_its_chunks_and_records_as_metrics(
+    cloud: Cloud, personalize, invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue #17, part 2: every function emits EMF metrics, the worker included (it emitted none, and
+    # Powertools warned "No application metrics to publish" on each batch)
+    _, stubber = personalize
+    name, event = _active_job(cloud, stubber, invoke)
+    cloud.put(f"output/home/{name}/users.jsonl.out", SEED_OUT)
+    chunks = invoke("export_planner", event)["chunks"]
+    capsys.readouterr()
+    _drain(cloud, invoke)
+    emitted: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"CloudWatchMetrics"' not in line:
+            continue
+        document = json.loads(line)
+        for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = document[metric["Name"]]
+            emitted[metric["Name"]] = emitted.get(metric["Name"], 0) + sum(
+                value if isinstance(value, list) else [value]
+            )
+    assert emitted["ChunksReceived"] == emitted["ChunksExported"] == chunks
+    assert (emitted["RecordsWritten"], emitted["LinesFailed"]) == (3, 0)
+    assert emitted["WriteThrottles"] == 0
 
 
 def test_export_started_before_the_monitor_saved_active_still_runs(cloud: Cloud, personalize, invoke) -> None:

@@ -267,3 +267,46 @@ def test_a_deploy_with_the_shipped_placeholders_or_no_model_at_all_stops_before_
     # And the template's rule refuses a stack with no model at all
     with pytest.raises(ValueError, match="give at least one solution version ARN"):
         resolve_template({name: "" for name in _parameters()}, "batchrecs")
+
+
+def _emitted_metrics() -> set[str]:
+    """The metric names the functions' handlers emit (``metrics.add_metric(name="...")``)."""
+    found = set()
+    for app in (ROOT / "functions").glob("*/app.py"):
+        found |= set(re.findall(r'add_metric\(name="([A-Za-z]+)"', app.read_text()))
+    return found
+
+
+def test_each_dashboard_widget_and_alarm_names_a_metric_the_code_emits_or_a_queue_of_the_stack() -> None:
+    # Issue #17, part 2
+    emitted = _emitted_metrics()
+    assert {"RecordsWritten", "ChunksReceived", "UploadsHandled", "JobsOverTimeLimit"} <= emitted
+    resources = TEMPLATE["Resources"]
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]["Sub"]
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "X", body))
+    named: set[str] = set()
+    for widget in dashboard["widgets"]:
+        metrics = widget["properties"]["metrics"]
+        assert metrics, widget["properties"]["title"]
+        for entry in metrics:
+            if isinstance(entry[0], dict):  # a math expression over the widget's other metrics
+                continue
+            namespace, name = entry[0], entry[1]
+            if namespace == "batchrecs":
+                assert name in emitted, (widget["properties"]["title"], name)
+                assert entry[2:4] == ["service", "X"]  # this stack's (its name is the service dimension)
+                named.add(name)
+            else:
+                assert namespace == "AWS/SQS" and entry[2] == "QueueName"
+    queues = re.findall(r"\$\{(\w+)\.QueueName\}", body)
+    assert sorted(queues) == sorted(n for n, r in resources.items() if r["Type"] == "AWS::SQS::Queue")
+    alarms = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    ours = {n: a["MetricName"] for n, a in alarms.items() if a.get("Namespace") == "batchrecs"}
+    assert set(ours) >= {"JobOverTimeLimitAlarm", "SustainedThrottlingAlarm"}
+    assert set(ours.values()) <= emitted and set(ours.values()) <= named
+    # every metric of a job's path is on the dashboard (not the preference ledger's, nor the planner's count)
+    assert emitted - named <= {
+        "PreferenceChangesRecorded",
+        "PreferenceEventsUnrecorded",
+        "ExportChunksPlanned",
+    }

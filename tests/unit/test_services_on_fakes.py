@@ -489,3 +489,19 @@ def test_a_job_left_waiting_on_our_own_functions_is_reported_stuck_once(
         )
         assert "re-drive" in stuck[0]["whatToDo"]
         assert jobs.get("w-1").status == status  # type: ignore[union-attr]  # reported, not changed
+
+
+def test_the_monitor_counts_jobs_over_their_routes_time_limit_and_times_the_jobs_that_end() -> None:
+    # Issue #17, part 2: the JobsOverTimeLimit and PersonalizeJobSeconds metrics come from the tick
+    arn = "arn:aws:personalize:us-east-1:123456789012:batch-inference-job/"
+    long = _job("home", "CREATE IN_PROGRESS", jobArn=arn + "long", inflight="RUNNING")
+    long = long.model_copy(update={"jobName": "home-long", "createdAt": "2026-11-22T09:00:00Z"})  # 25 h
+    ending = _job("limited", "CREATE IN_PROGRESS", jobArn=arn + "end", inflight="RUNNING")
+    ending = ending.model_copy(update={"createdAt": "2026-11-23T09:30:00Z"})  # 30 min before NOW
+    personalize = FakePersonalize()
+    personalize.statuses = {arn + "long": ("CREATE IN_PROGRESS", None), arn + "end": ("ACTIVE", None)}
+    summary = Monitor(
+        FakeJobStore(long, ending), personalize, FakeEvents(), clock=lambda: NOW, routes=ROUTES
+    ).tick()
+    # the 25-hour job is over the home route's 24 hours; the one that became ACTIVE took 30 minutes
+    assert (summary.over_time_limit, summary.job_seconds) == (1, [1800.0])

@@ -45,6 +45,8 @@ class MonitorSummary:
     stuck: int = 0  # jobs reported stuck by this tick
     in_parts: int = 0  # uploads run as several jobs, some of whose parts still run
     routes_off: list[str] = field(default_factory=list)  # turned off by an empty template parameter
+    over_time_limit: int = 0  # jobs running longer than their route's maxJobHours
+    job_seconds: list[float] = field(default_factory=list)  # Personalize jobs that ended: upload to end
     errors: list[str] = field(default_factory=list)
 
 
@@ -83,7 +85,11 @@ class Monitor:
             logger.info("routes turned off", extra={"routes": self._routes.disabled})
         for job in list(self._jobs.inflight("RUNNING")):
             summary.polled += 1
-            self._guarded(summary, job, self._poll)
+            polled = self._guarded(summary, job, self._poll)
+            if polled is not None and polled.status != job.status and polled.inflight != "RUNNING":
+                summary.job_seconds.append(_seconds_between(job.createdAt, polled.updatedAt))
+            elif polled is not None and self._over_time_limit(job):
+                summary.over_time_limit += 1
         if self._sync_schedules is not None:
             try:
                 synced = self._sync_schedules()
@@ -147,8 +153,18 @@ class Monitor:
             raise BatchrecsError("running job without kind or ARN")
         status, reason = self._personalize.describe(JobKind(job.kind), job.jobArn)
         if status != job.status:
-            self._record(job, job.moved_to(status, self._clock(), failureReason=reason))
+            moved = job.moved_to(status, self._clock(), failureReason=reason)
+            self._record(job, moved)
+            return moved
         return job
+
+    def _over_time_limit(self, job: Job) -> bool:
+        """Whether ``job`` has run longer since its upload than its route allows (``maxJobHours``)."""
+        limit = 24
+        if self._routes is not None:
+            with contextlib.suppress(BatchrecsError):
+                limit = self._routes.for_job(job.route, job.routeSnapshot).maxJobHours
+        return _seconds_between(job.createdAt, self._clock()) > limit * 3600
 
     def _refresh(self, job: Job) -> Job:
         """One step of a route's refresh (data import, training), then its batch job (``jobs.refresh``)."""

@@ -197,6 +197,8 @@ class Route(_Strict):
     # CSV uploads: the header that holds an input field, e.g. {userId: customer_ref} (case-insensitive)
     columns: dict[str, Annotated[str, Field(min_length=1, max_length=128)]] | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
+    # a job running longer than this since its upload counts in the JobsOverTimeLimit metric (an alarm)
+    maxJobHours: Annotated[int, Field(ge=1, le=720)] = 24
     # the most lines of an upload one batch job reads: a larger upload runs as several jobs (its parts)
     maxLinesPerJob: Annotated[int, Field(ge=1, le=JOB_INPUT_RECORDS)] = JOB_INPUT_RECORDS
     # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
