@@ -67,6 +67,8 @@ def test_an_aws_managed_key_on_the_alert_topic_is_reported_and_alerts_go_to_the_
             "MonitorErrorsAlarm",
             "ExportWorkerErrorsAlarm",
             "ExportPlannerErrorsAlarm",
+            "JobOverTimeLimitAlarm",
+            "SustainedThrottlingAlarm",
         ]
     )
     assert all(
