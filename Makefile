@@ -23,13 +23,13 @@ $(STAMP): requirements-dev.txt constraints.txt layers/batchrecs/requirements.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 demo: venv  ## the whole pipeline on the embedded local cloud, with the sample files
 	$(BIN)/batchrecs demo
 
-bench: venv  ## export throughput against local DynamoDB-protocol endpoints; writes bench/results.json
+bench: venv  ## export throughput against local DynamoDB-protocol endpoints; writes bench/out/results.json (untracked)
 	$(BIN)/python bench/run.py
 
 chaos: venv  ## the pipeline under injected faults on the local cloud: one table (CI runs --short in make test)

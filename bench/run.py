@@ -11,11 +11,14 @@ Every rate below is measured in this run, on this machine; ratios compare runs o
 7. the submit path: validation lines per CPU-second against orjson parse-only of the same lines, and
    the peak RSS of validating 5M and 50M unique ids (``bench/submit.py``); the SES import step's merge
    of 1M and 10M contacts (``bench/ses.py``);
-8. the cost of a million users per destination (``bench/cost.py``).
+8. the cost of a million users per destination (``bench/cost.py``);
+9. the local cloud's start: ``batchrecs local run`` of a small file and ``batchrecs demo``, and where a
+   local run's seconds go (``bench/local_start.py``).
 
 ``BENCH_QUICK=1`` runs the submit and SES rows at a tenth of their sizes (5M -> 500k ids...).
 
-Results are printed as a table and saved to ``bench/results.json``.
+Results are printed as a table and saved to ``bench/out/results.json`` (not tracked: a run of record is
+copied to ``docs/bench/`` by hand, with its date).
 """
 
 from __future__ import annotations
@@ -561,7 +564,11 @@ def main() -> int:
         "worker_items_per_cpu_s": per_worker,
     }
     results["cost_per_million_users"] = cost.cost_per_million(measured, size / LINES)
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    import local_start  # bench/local_start.py
+
+    results["local_start"] = local_start.measure()
+    (HERE / "out").mkdir(exist_ok=True)
+    (HERE / "out" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     _print(results)
     return 0
 
@@ -654,6 +661,9 @@ def _print(r: dict[str, Any]) -> None:
         )
     ses = costs["ses"]
     rows.append(("", f"SES: ${ses['total_usd']} (floor ${ses['floor_usd']}: the directory lookups)"))
+    import local_start  # bench/local_start.py
+
+    rows += local_start.rows(r["local_start"])
     print(f"\nbatchrecs bench on {r['machine']['cores']} cores, Python {r['machine']['python']}")
     for name, value in rows:
         print(f"  {name:<30} {value}")

@@ -18,12 +18,14 @@ def handler(event: dict, context: LambdaContext) -> dict:
     if "scheduledRun" in event:  # {"scheduledRun": {route, bucket, scheduledTime}} from the route's schedule
         run = parse(event=event["scheduledRun"], model=ScheduledRun)
         job = submitter().handle_scheduled(run.route, run.scheduledTime, run.bucket)
-        if job is None:
+        if job is None:  # a tick delivered again
+            metrics.add_metric(name="UploadsIgnored", unit=MetricUnit.Count, value=1)
             return {"ignored": run.route}
     else:
         upload = parse(event=event, model=S3EventNotificationEventBridgeModel)
         job = submitter().handle(upload_from_event(upload))
-        if job is None:
+        if job is None:  # an event delivered again, or a route's standing input written
+            metrics.add_metric(name="UploadsIgnored", unit=MetricUnit.Count, value=1)
             return {"ignored": upload.detail.object.key}
     metrics.add_metric(name="UploadsHandled", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=int(job.status == "REJECTED"))

@@ -1,6 +1,6 @@
 """``python -m batchrecs_local``: the ``batchrecs`` command (it lives with the local cloud, outside the
 Lambda layer, which ships only the ``batchrecs`` package)."""
 
-from batchrecs_local.cli import main
+from batchrecs_local.cli import entry
 
-raise SystemExit(main())
+entry()

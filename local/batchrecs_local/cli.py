@@ -22,7 +22,10 @@ with ``--json``). Every command exits with the same codes (``EXIT_CODES``), and 
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
+import importlib.metadata
+import importlib.util
 import json
 import os
 import signal
@@ -31,15 +34,15 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from batchrecs.errors import BatchrecsError
 
-from batchrecs_local.stack import ROOT
+from batchrecs_local.progress import JobProgress
+from batchrecs_local.project import default_routes
 
-DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
 EXIT_CODES = {
     0: "ok: the file is valid, the job was EXPORTED, the command did what it was asked",
     1: "invalid or failed: the file is invalid, the job was REJECTED, CREATE FAILED or EXPORT_FAILED",
@@ -48,6 +51,22 @@ EXIT_CODES = {
     4: "unexpected error: a bug or a local cloud that failed (--verbose shows the traceback)",
 }
 OFFLINE_ARN = "arn:aws:personalize:us-east-1:000000000000:solution/offline-validation/1"
+# Seconds an emulated batch job runs: short, so a small file's run is over in about two seconds; the
+# states are the service's all the same (the monitor ticks twice within each).
+JOB_SECONDS = 0.4
+LOCAL_COMMANDS = ("demo", "local", "chaos")  # these run the embedded local cloud: the ``local`` extra
+LOCAL_PACKAGES = ("moto", "werkzeug", "samtranslator", "numpy")
+
+
+def entry() -> None:
+    """The ``batchrecs`` console script: ``main``, then the exit handlers, then the process ends without
+    tearing the interpreter down. After a local cloud ran, that teardown (freeing moto's state, the
+    service models and the recommender's arrays) took 0.9 s: longer than a small file's whole run."""
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
     log: TextIO | None = None
-    if args.command in ("demo", "local", "chaos"):
+    missing = [name for name in LOCAL_PACKAGES if importlib.util.find_spec(name) is None]
+    if args.command in LOCAL_COMMANDS and missing:
+        return _fail(
+            2,
+            f"{args.command} runs the local cloud, which needs the local extra"
+            f" (missing: {', '.join(missing)}): pip install 'batchrecs[local]'",
+        )
+    if args.command in LOCAL_COMMANDS:
         # The functions log to stdout, as on Lambda; keep that out of what this command prints.
         if args.verbose:
             sys.stdout = sys.stderr
@@ -94,7 +120,8 @@ def _routes(args: argparse.Namespace) -> Any:
     route too): a bad file or an unknown route is exit code 2 for every command, at once."""
     from batchrecs.routes.config import load_routes
 
-    routes = load_routes(getattr(args, "routes", None) or DEFAULT_ROUTES, _OfflineEnviron())
+    given = getattr(args, "routes", None)
+    routes = load_routes(given or default_routes(getattr(args, "template", None)), _OfflineEnviron())
     if getattr(args, "route", None):
         routes.get(args.route)
     return routes
@@ -108,6 +135,13 @@ def _readable(file: Path) -> Path:
     return file
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("batchrecs")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: pip install .)"
+
+
 def _parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
@@ -116,10 +150,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"exit codes:\n{codes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"batchrecs {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run the sample routes end to end on the local cloud")
     demo.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    _template_option(demo)
     demo.set_defaults(run=_demo)
 
     local = commands.add_parser("local", help="the embedded local cloud").add_subparsers(
@@ -217,7 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     target = validate.add_mutually_exclusive_group(required=True)
     target.add_argument("--route")
     target.add_argument("--kind")
-    validate.add_argument("--routes", type=Path, default=DEFAULT_ROUTES)
+    validate.add_argument(
+        "--routes", type=Path, help="routes file (default: config/routes.yaml beside template.yaml)"
+    )
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(run=_validate)
     return parser
@@ -242,11 +280,25 @@ def _stack(args: argparse.Namespace) -> Any:
     return find_stack(stack_name(args.stack))
 
 
+def _template_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--template",
+        type=Path,
+        help="the project's template.yaml (default: the working directory's, or the nearest above it)",
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
+    _template_option(parser)
     parser.add_argument("--routes", type=Path, help="routes file (default: config/routes.yaml)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs")
-    parser.add_argument("--job-seconds", type=float, default=1.0, help="emulated job run time")
+    parser.add_argument(
+        "--job-seconds",
+        type=float,
+        default=JOB_SECONDS,
+        help="emulated batch job run time (and half of it pending)",
+    )
     parser.add_argument(
         "--chunk-bytes", type=int, default=1 << 20, help="export chunk size (the template's ExportChunkBytes)"
     )
@@ -268,15 +320,17 @@ def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -
     from batchrecs_local.personalize.emulator import Timings
     from batchrecs_local.session import Options
 
-    job_seconds = getattr(args, "job_seconds", 1.0)
+    job_seconds = getattr(args, "job_seconds", JOB_SECONDS)
     return Options(
         host=host,
         port=port,
         routes_file=getattr(args, "routes", None),
         timings=Timings(pending=job_seconds / 2, running=job_seconds),
+        tick_seconds=min(0.5, job_seconds / 2),  # the monitor sees each state the job passes
         log_level="INFO" if args.verbose else "WARNING",
         chunk_bytes=getattr(args, "chunk_bytes", 1 << 20),
         kms=getattr(args, "kms", False),
+        template=getattr(args, "template", None),
     )
 
 
@@ -399,15 +453,14 @@ def _submit(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _follow(args: argparse.Namespace, out: TextIO, store: Any, lookup: Any) -> int:
-    """Follow a job to its end, a line per change on stderr; print it; exit by its outcome."""
+    """Follow a job to its end with its progress on stderr; print it; exit by its outcome."""
     from batchrecs.operate import jobs
 
-    def report(job: Any) -> None:
-        shown = jobs.row(job)
-        progress = f" chunks {shown['chunks']}, {shown['records'] or 0:,} records" if shown["chunks"] else ""
-        print(f"  {job.jobName}: {job.status}{progress}", file=sys.stderr, flush=True)
-
-    job = jobs.follow(lookup, args.timeout, report)
+    progress = JobProgress(sys.stderr)
+    try:
+        job = jobs.follow(lookup, args.timeout, progress.show)
+    finally:
+        progress.end()
     detail = jobs.detail(job, jobs.parts_of(store, job))
     print(json.dumps(detail) if args.json else jobs.text(detail), file=out)
     return jobs.exit_code(job)
@@ -541,7 +594,11 @@ def _drive(args: argparse.Namespace, out: TextIO, file: Path, start: Any) -> int
     _routes(args)
     with LocalCloud(_options(args)) as cloud:
         key = start(cloud)
-        job = cloud.wait_for([key], args.timeout, on_change=_progress)[key]
+        progress = JobProgress(sys.stderr)
+        try:
+            job = cloud.wait_for([key], args.timeout, on_poll=progress.show)[key]
+        finally:
+            progress.end()
         if args.dump:
             cloud.dump(args.dump)
     return _summarise(job, args, out)
@@ -598,8 +655,16 @@ def _contact_summary(export: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _progress(job: dict[str, Any]) -> None:
-    print(f"  {job['route']:<10} {job['sourceKey'].rsplit('/', 1)[-1]:<20} {job['status']}", file=sys.stderr)
+def _status_lines(uploads: list[tuple[str, Path, str]]) -> Callable[[dict[str, Any]], None]:
+    """A line on stderr per status change of any of ``uploads``' jobs, in columns as wide as their names."""
+    routes = max(len(route) for route, _, _ in uploads)
+    files = max(len(name) for _, _, name in uploads)
+
+    def show(job: dict[str, Any]) -> None:
+        file = job["sourceKey"].rsplit("/", 1)[-1]
+        print(f"  {job['route']:<{routes}} {file:<{files}} {job['status']}", file=sys.stderr, flush=True)
+
+    return show
 
 
 def _up(args: argparse.Namespace, out: TextIO) -> int:
@@ -684,7 +749,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from batchrecs_local.session import LocalCloud, samples_dir
 
     started = time.monotonic()
-    samples = samples_dir()
+    samples = samples_dir(args.template)
     uploads = [
         ("home", samples / "home" / "users.jsonl", "users.jsonl"),
         ("related", samples / "related" / "items.csv", "items.csv"),
@@ -700,14 +765,15 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     )
     routes = Path(tempfile.mkdtemp(prefix="batchrecs-demo-")) / "routes.yaml"
     # the shipped routes and the self-refreshing sample
-    routes.write_text(DEFAULT_ROUTES.read_text() + (samples / "weekly-fresh" / "route.yaml").read_text())
+    shipped = default_routes(args.template).read_text()
+    routes.write_text(shipped + (samples / "weekly-fresh" / "route.yaml").read_text())
     with LocalCloud(dataclasses.replace(_options(args), routes_file=routes)) as cloud:
         print(
             f"local cloud up at {cloud.endpoint.url} in {time.monotonic() - started:.1f}s; uploading samples",
             file=sys.stderr,
         )
         keys = [cloud.upload(path, route, name) for route, path, name in uploads]
-        jobs = cloud.wait_for(keys, timeout=300, on_change=_progress)
+        jobs = cloud.wait_for(keys, timeout=300, on_change=_status_lines(uploads))
         fresh = _scheduled_refresh(cloud, samples)
         records = cloud.records()
         contacts = cloud.contacts()

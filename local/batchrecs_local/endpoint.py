@@ -11,14 +11,16 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import boto3
+import botocore.loaders
+import botocore.session
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from batchrecs_local.cloudformation import LocalStacks
 from batchrecs_local.faults import Faults
 from batchrecs_local.iam import Authorizer, Denial
 from batchrecs_local.iam.requests import HttpRequest
@@ -59,8 +61,11 @@ class LocalEndpoint:
         self._server: BaseWSGIServer | None = None
         self._dynamodb_writes = threading.Lock()
         self.faults = Faults()  # injected on purpose by ``make chaos``
+        self.stacks = LocalStacks(REGION, ACCOUNT)  # DescribeStacks, for the operator commands
         # Lambda's Invoke (asynchronous) of the stack's functions, when a runtime runs them
         self.invoke_function: Callable[[str, dict[str, Any]], bool] | None = None
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -69,7 +74,9 @@ class LocalEndpoint:
     def start(self) -> LocalEndpoint:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = make_server(self._host, self._port, self._dispatch, threaded=True)
-        threading.Thread(target=self._server.serve_forever, name="local-endpoint", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="local-endpoint", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -79,18 +86,21 @@ class LocalEndpoint:
             self._server.server_close()
 
     def client(self, service: str, access_key: str | None = None) -> Any:
-        """A client of this endpoint: the harness's (unchecked), or signing as ``access_key``'s role."""
-        if access_key is not None:
-            return boto3.Session(
-                region_name=REGION,
-                aws_access_key_id=access_key,
-                aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
-            ).client(service, endpoint_url=self.url)
-        return self._session.client(service, endpoint_url=self.url)
+        """A client of this endpoint: the harness's (unchecked), or signing as ``access_key``'s role.
 
-    @cached_property
-    def _session(self) -> boto3.Session:
-        return boto3.Session(region_name=REGION, **CREDENTIALS)
+        Clients are made once per service and key and shared (botocore's clients are thread-safe), and
+        every session shares one loader of the service models: loading a model is most of making a client.
+        """
+        key = (service, access_key)
+        with self._clients_lock:
+            if key not in self._clients:
+                session = sharing_models(
+                    region_name=REGION,
+                    aws_access_key_id=access_key or CREDENTIALS["aws_access_key_id"],
+                    aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+                )
+                self._clients[key] = session.client(service, endpoint_url=self.url)
+            return self._clients[key]
 
     def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         denial = self._authorize(environ)
@@ -110,6 +120,8 @@ class LocalEndpoint:
             return self._invoke(environ, unquote(invoked.group(1)), start_response)
         if self.ses.handles(environ):
             return self.ses(environ, start_response, forward=self._moto)
+        if self.stacks.handles(environ):
+            return self.stacks(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1] in _DYNAMODB_WRITES:
             # DynamoDB applies each write atomically; moto's in-memory tables do not, so concurrent
             # UpdateItems on one item (workers counting chunks) could interleave and lose an ADD.
@@ -161,6 +173,17 @@ class LocalEndpoint:
             account=ACCOUNT,
         )
         return self.iam.check(access_key, http)
+
+
+_MODELS = botocore.loaders.create_loader()  # one cache of the service models for every local client
+
+
+def sharing_models(**options: Any) -> boto3.Session:
+    """A boto3 session whose service models come from the loader every local client shares: a model is
+    read and parsed once per process (40-170 ms each), not once per session."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _MODELS)
+    return boto3.Session(botocore_session=core, **options)
 
 
 _LAMBDA_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")

@@ -24,9 +24,10 @@ from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
 from batchrecs_local.iam import Authorizer
 from batchrecs_local.iam.policy import Request
 from batchrecs_local.personalize.emulator import Timings
+from batchrecs_local.project import find_template
 from batchrecs_local.runtime import LocalRuntime, wait_until
 from batchrecs_local.schedules import ScheduleRunner
-from batchrecs_local.stack import ROOT, Stack, deploy
+from batchrecs_local.stack import Stack, deploy
 
 FINAL_STATUSES = (REJECTED, CREATE_FAILED, EXPORTED, EXPORT_FAILED)
 # The template's solution-version parameters, served locally by solution versions of these recipes.
@@ -45,18 +46,20 @@ class Options:
     host: str = "127.0.0.1"
     port: int = 0
     routes_file: Path | None = None
-    timings: Timings = Timings(pending=0.5, running=1.0)
-    tick_seconds: float = 0.5
+    timings: Timings = Timings(pending=0.2, running=0.4)  # the job states, each seen by two ticks or more
+    tick_seconds: float = 0.2
     log_level: str = "WARNING"
     chunk_bytes: int = 1 << 20  # the template's ExportChunkBytes, small locally to show the fan-out
     enforce_iam: bool = True  # False: calls the template does not allow are recorded, not refused
     kms: bool = False  # deploy with DataKmsKeyArn: a local customer managed key encrypts the bucket and jobs
     stack_name: str = "batchrecs"  # what DescribeStacks answers for (the operator commands' --stack)
+    template: Path | None = None  # default: template.yaml in the working directory or above it
 
 
 class LocalCloud:
     def __init__(self, options: Options = Options()) -> None:
         self.options = options
+        self.template = find_template(options.template)
         self.endpoint = LocalEndpoint(
             options.host, options.port, options.timings, Authorizer(ACCOUNT, enforce=options.enforce_iam)
         )
@@ -73,7 +76,7 @@ class LocalCloud:
             if self.options.kms:
                 key = kms.create_key(Description="batchrecs local data key")["KeyMetadata"]["Arn"]
                 parameters["DataKmsKeyArn"] = key
-            self.stack = deploy(self.endpoint, parameters)
+            self.stack = deploy(self.endpoint, parameters, template=self.template)
             if self.options.kms:  # the key policy README asks for, once the stack's role exists
                 policy = data_key_policy(ACCOUNT, self.stack.outputs["PersonalizeServiceRoleArn"])
                 kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
@@ -81,7 +84,8 @@ class LocalCloud:
             for problem in self.stack.undeliverable:  # AWS would drop these notifications: say so
                 print(f"local cloud: {problem}", file=sys.stderr)
             seed_people(self.endpoint, self.stack.outputs)
-            self._describe_stack()
+            # DescribeStacks answers with the outputs, so the operator commands find this stack by name
+            self.endpoint.stacks.put(self.options.stack_name, self.stack.outputs)
             # a failed chunk is tried again after 1 s, not the minute it waits on AWS
             overrides = {"POWERTOOLS_LOG_LEVEL": self.options.log_level, "CHUNK_RETRY_SECONDS": "1"}
             if self.options.routes_file is not None:
@@ -94,16 +98,6 @@ class LocalCloud:
             self.endpoint.stop()
             raise
         return self
-
-    def _describe_stack(self) -> None:
-        """Let CloudFormation's DescribeStacks answer with the stack's outputs, as on AWS, so the
-        operator commands find this stack by name (only the outputs: the resources are the local ones)."""
-        assert self.stack is not None
-        outputs = {name: {"Value": value} for name, value in self.stack.outputs.items()}
-        self.endpoint.client("cloudformation").create_stack(
-            StackName=self.options.stack_name,
-            TemplateBody=json.dumps({"Resources": {}, "Outputs": outputs}),
-        )
 
     def __exit__(self, *exc: object) -> None:
         if self.runtime is not None:
@@ -251,8 +245,10 @@ class LocalCloud:
         source_keys: list[str],
         timeout: float = 180,
         on_change: Callable[[dict[str, Any]], None] | None = None,
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """Wait until every upload's job reaches a final status; report each status change."""
+        """Wait until every upload's job reaches a final status; ``on_change`` gets each status change,
+        ``on_poll`` each job at every poll (for a progress display)."""
         seen: dict[str, str] = {}
 
         def settled() -> dict[str, dict[str, Any]] | None:
@@ -262,6 +258,8 @@ class LocalCloud:
                 if job["sourceKey"] in source_keys and "partOf" not in job
             }
             for key, job in jobs.items():
+                if on_poll is not None:
+                    on_poll(job)
                 if on_change is not None and seen.get(key) != job["status"]:
                     seen[key] = job["status"]
                     on_change(job)
@@ -488,8 +486,9 @@ def seed_people(endpoint: LocalEndpoint, outputs: dict[str, str]) -> None:
     )
 
 
-def samples_dir() -> Path:
-    return ROOT / "samples"
+def samples_dir(template: Path | None = None) -> Path:
+    """The project's sample files, beside its template."""
+    return find_template(template).parent / "samples"
 
 
 def elapsed(start: float) -> str:

@@ -75,12 +75,17 @@ def test_submit_waits_for_the_job_then_jobs_and_show_find_it_by_name_and_by_its_
 ) -> None:
     users = ROOT / "samples" / "home" / "users.jsonl"
     # When an operator submits a file to the home route and waits
-    code, shown = _run(
+    code, out, err = _run_text(
         capsys, "submit", str(users), "--route", "home", "--wait", "--timeout", "120", "--json",
         "--endpoint-url", operator,
     )  # fmt: skip
+    [shown] = [json.loads(line) for line in out.splitlines() if line.startswith('{"jobName"')]
     # Then it exits 0 with the EXPORTED job: its history, counts and where its reports are
     assert code == 0 and shown["status"] == "EXPORTED", shown["failureReason"]
+    # and, stderr being no terminal here, its progress came as plain lines, the last one the end
+    progress = [line for line in err.splitlines() if line.startswith(f"  {shown['jobName']}: ")]
+    assert progress[-1].startswith(f"  {shown['jobName']}: EXPORTED chunks {shown['chunks']}, ")
+    assert "\r" not in err and "\x1b" not in err
     statuses = [entry["status"] for entry in shown["history"]]
     assert statuses[0] == "RECEIVED" and statuses[-1] == "EXPORTED" and "EXPORTING" in statuses
     assert shown["source"] == f"s3://{cloud.bucket}/input/home/users.jsonl"

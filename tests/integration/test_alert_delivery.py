@@ -29,17 +29,16 @@ def endpoint() -> Iterator[LocalEndpoint]:
     local.stop()
 
 
-def _deploy(endpoint: LocalEndpoint, template: Path, monkeypatch: pytest.MonkeyPatch) -> local_stack.Stack:
-    monkeypatch.setattr(local_stack, "TEMPLATE", template)
+def _deploy(endpoint: LocalEndpoint, template: Path) -> local_stack.Stack:
     solutions = endpoint.emulator.solution_versions
     parameters = {param: solutions[recipe] for param, recipe in TEMPLATE_SOLUTIONS.items()}
-    return local_stack.deploy(endpoint, parameters, stack_name="alerts")
+    return local_stack.deploy(endpoint, parameters, stack_name="alerts", template=template)
 
 
 def test_the_shipped_template_can_deliver_every_alert(
-    endpoint: LocalEndpoint, monkeypatch: pytest.MonkeyPatch
+    endpoint: LocalEndpoint,
 ) -> None:
-    stack = _deploy(endpoint, ROOT / "template.yaml", monkeypatch)
+    stack = _deploy(endpoint, ROOT / "template.yaml")
     assert stack.undeliverable == []
     # the alert rule targets the topic's (stand-in) queue
     [(topic, _)] = stack.topic_queues.items()
@@ -47,14 +46,14 @@ def test_the_shipped_template_can_deliver_every_alert(
 
 
 def test_an_aws_managed_key_on_the_alert_topic_is_reported_and_alerts_go_to_the_dead_letter_queue(
-    endpoint: LocalEndpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    endpoint: LocalEndpoint, tmp_path: Path
 ) -> None:
     # Given the template as it was before: the alert topic encrypted with alias/aws/sns
     template = tmp_path / "template.yaml"
     text = (ROOT / "template.yaml").read_text()
     template.write_text(text.replace("KmsMasterKeyId: !Ref AlertTopicKey", "KmsMasterKeyId: alias/aws/sns"))
     # When the local cloud deploys it
-    stack = _deploy(endpoint, template, monkeypatch)
+    stack = _deploy(endpoint, template)
     # Then the alert rule and all six alarms are reported as unable to notify, naming the key
     reported = sorted(problem.split(" ")[1] for problem in stack.undeliverable)
     assert reported == sorted(

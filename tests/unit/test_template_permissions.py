@@ -35,13 +35,9 @@ PARAMETERS = {
 
 def _granted(template: Path | None = None) -> tuple[Authorizer, local_stack.Stack]:
     iam = Authorizer(ACCOUNT)
-    if template is not None:
-        original, local_stack.TEMPLATE = local_stack.TEMPLATE, template
-    try:
-        stack = local_stack.grant_template_permissions(iam, PARAMETERS, {}, {}, stack_name="batchrecs")
-    finally:
-        if template is not None:
-            local_stack.TEMPLATE = original
+    stack = local_stack.grant_template_permissions(
+        iam, PARAMETERS, {}, {}, stack_name="batchrecs", template=template
+    )
     return iam, stack
 
 

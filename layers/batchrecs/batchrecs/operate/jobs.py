@@ -157,16 +157,14 @@ def follow(
     report: Callable[[Job], None],
     poll_seconds: float = 1.0,
 ) -> Job:
-    """Wait for the job ``lookup`` finds to end; ``report`` each change seen. ``TimeoutError`` (exit
-    code 3) when it has not ended within ``timeout`` seconds."""
-    deadline, seen = time.monotonic() + timeout, None
+    """Wait for the job ``lookup`` finds to end, ``report``-ing it at every poll (a progress display
+    draws a bar each time, or prints a line when something changed). ``TimeoutError`` (exit code 3)
+    when it has not ended within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     while True:
         job = lookup()
         if job is not None:
-            shown = (job.status, _chunks(job), job.exportRecords)
-            if shown != seen:
-                seen = shown
-                report(job)
+            report(job)
             if job.status in FINAL:
                 return job
         if time.monotonic() > deadline:

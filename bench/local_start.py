@@ -1,0 +1,90 @@
+"""The local cloud's start as a user meets it, for ``make bench``.
+
+``batchrecs local run`` of the home sample (42 users) and ``batchrecs demo``, each a fresh process as a
+user starts it: wall seconds, the median of a few runs. Then where one such run's time goes, from a
+fresh process that times its own steps: importing the package and the local cloud, starting the cloud
+(moto, the emulators, the stack from template.yaml, the functions), the job from upload to EXPORTED,
+stopping the cloud, and what is left (the interpreter's start and end).
+
+``python bench/local_start.py`` prints the same rows alone.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "home" / "users.jsonl"
+COMMAND = [sys.executable, "-m", "batchrecs_local"]
+# one local run, timed from inside: the same steps `batchrecs local run` takes, with its options
+_STEPS = """
+import json, os, sys, time
+started = time.perf_counter()
+from batchrecs_local.session import LocalCloud, Options
+from pathlib import Path
+imported = time.perf_counter()
+cloud = LocalCloud(Options())
+cloud.__enter__()
+up = time.perf_counter()
+cloud.wait_for([cloud.upload(Path(sys.argv[1]), "home")])
+done = time.perf_counter()
+cloud.__exit__(None, None, None)
+stopped = time.perf_counter()
+print(json.dumps({"import_s": imported - started, "start_s": up - imported, "job_s": done - up,
+                  "stop_s": stopped - done, "measured_s": stopped - started}), flush=True)
+os._exit(0)  # as the batchrecs command ends (cli.entry): no interpreter teardown
+"""
+
+
+def _wall(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)  # noqa: S603 - our own command
+    return time.perf_counter() - started
+
+
+def measure(runs: int = 3) -> dict[str, Any]:
+    local_runs = [
+        _wall([*COMMAND, "local", "run", str(SAMPLE), "--route", "home", "--json"]) for _ in range(runs)
+    ]
+    demo = _wall([*COMMAND, "demo"])
+    started = time.perf_counter()
+    ran = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", _STEPS, str(SAMPLE)], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    whole = time.perf_counter() - started
+    steps = json.loads(ran.stdout.strip().splitlines()[-1])
+    steps["interpreter_start_and_end_s"] = whole - steps.pop("measured_s")
+    return {
+        "local_run_s": round(statistics.median(local_runs), 2),
+        "local_runs_s": [round(seconds, 2) for seconds in local_runs],
+        "demo_s": round(demo, 2),
+        "local_run_steps_s": {step: round(seconds, 2) for step, seconds in steps.items()},
+    }
+
+
+def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    steps = result["local_run_steps_s"]
+    return [
+        (
+            "9. local start",
+            f"local run of 42 users: {result['local_run_s']} s (median of {result['local_runs_s']}); "
+            f"make demo: {result['demo_s']} s",
+        ),
+        (
+            "",
+            f"one local run: import {steps['import_s']} s, cloud start {steps['start_s']} s, "
+            f"job {steps['job_s']} s, stop {steps['stop_s']} s, "
+            f"interpreter start and end {steps['interpreter_start_and_end_s']} s",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    for name, value in rows(measure()):
+        print(f"  {name:<30} {value}")
