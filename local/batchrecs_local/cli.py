@@ -1,4 +1,4 @@
-"""``batchrecs``: the demo, the local cloud, and offline validation.
+"""``batchrecs``: operate a stack (on AWS or ``local up``), validate files offline, run the local cloud.
 
     batchrecs demo
     batchrecs local up [--json] [--port N]
@@ -12,7 +12,7 @@
     batchrecs redrive
     batchrecs redrive-chunks --dlq-url URL --queue-url URL
     batchrecs redrive-events --queue-url URL
-    batchrecs erase --user ID --recommendations-table T [--email A --contact-list L]
+    batchrecs erase --user ID [--email A]
     batchrecs chaos [--short]
 
 The functions' own logs go to stderr, so stdout holds only what a command prints (one JSON object
@@ -53,7 +53,8 @@ EXIT_CODES = {
 OFFLINE_ARN = "arn:aws:personalize:us-east-1:000000000000:solution/offline-validation/1"
 # Seconds an emulated batch job runs: short, so a small file's run is over in about two seconds; the
 # states are the service's all the same (the monitor ticks twice within each).
-JOB_SECONDS = 0.4
+JOB_SECONDS = 0.2  # an emulated batch job's run time (half of it again pending)
+TICK_SECONDS = 0.5  # the monitor's schedule; it also runs whenever an emulated job changes
 LOCAL_COMMANDS = ("demo", "local", "chaos")  # these run the embedded local cloud: the ``local`` extra
 LOCAL_PACKAGES = ("moto", "werkzeug", "samtranslator", "numpy")
 
@@ -220,6 +221,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits (then exit 3)")
     _stack_options(replay)
     replay.set_defaults(run=_replay_export)
+    erase = commands.add_parser(
+        "erase", help="delete one user's records (every route) and SES contact from the stack"
+    )
+    erase.add_argument("--user", required=True, help="the user id")
+    erase.add_argument("--email", help="their address (default: the stack's user directory's)")
+    _stack_options(erase)
+    erase.set_defaults(run=_erase)
     both = commands.add_parser(
         "redrive", help="the stack's chunks dead-letter queue and failed-events queue, re-driven"
     )
@@ -231,6 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     redrive.add_argument("--dlq-url", required=True, help="the stack's ChunksDeadLetterQueueUrl output")
     redrive.add_argument("--queue-url", required=True, help="the stack's ChunksQueueUrl output")
+    redrive.add_argument("--json", action="store_true")
     redrive.set_defaults(run=_redrive)
 
     events = commands.add_parser(
@@ -326,7 +335,7 @@ def _options(args: argparse.Namespace, host: str = "127.0.0.1", port: int = 0) -
         port=port,
         routes_file=getattr(args, "routes", None),
         timings=Timings(pending=job_seconds / 2, running=job_seconds),
-        tick_seconds=min(0.5, job_seconds / 2),  # the monitor sees each state the job passes
+        tick_seconds=TICK_SECONDS,
         log_level="INFO" if args.verbose else "WARNING",
         chunk_bytes=getattr(args, "chunk_bytes", 1 << 20),
         kms=getattr(args, "kms", False),
@@ -516,7 +525,10 @@ def _redrive(args: argparse.Namespace, out: TextIO) -> int:
     from batchrecs.aws.sqs import redrive
 
     moved = redrive(args.dlq_url, args.queue_url)
-    print(f"moved {moved} chunk messages back to {args.queue_url}", file=out)
+    if args.json:
+        print(json.dumps({"moved": moved}), file=out)
+    else:
+        print(f"moved {moved} chunk messages back to {args.queue_url}", file=out)
     return 0
 
 
@@ -536,16 +548,35 @@ def _redrive_events(args: argparse.Namespace, out: TextIO) -> int:
 def _erase(args: argparse.Namespace, out: TextIO) -> int:
     from dataclasses import asdict
 
+    from batchrecs.aws.directory import DirectoryAddressBook
     from batchrecs.aws.erasure import erase_user
+    from batchrecs.sinks.ses.settings import DirectoryLookup
 
-    if bool(args.email) != bool(args.contact_list):
-        raise UsageError("--email and --contact-list go together")
-    erased = erase_user(args.user, args.recommendations_table, args.email, args.contact_list)
+    stack = _stack(args)
+    dynamodb = stack.client("dynamodb")
+    email = args.email
+    if email is None:
+        directory = DirectoryLookup(type="directory", table=stack.output("UserDirectoryTableName"))
+        email = DirectoryAddressBook(directory, dynamodb).addresses([args.user]).get(args.user)
+    erased = erase_user(
+        args.user,
+        stack.output("RecommendationsTableName"),
+        email,
+        stack.output("ContactListName") if email else None,
+        dynamodb=dynamodb,
+        ses=stack.client("sesv2"),
+    )
     if args.json:
-        print(json.dumps(asdict(erased)), file=out)
+        print(json.dumps({"user": args.user, **asdict(erased), "addressKnown": email is not None}), file=out)
+        return 0
+    if erased.contact:
+        contact = " and their SES contact"
+    elif email:
+        contact = "; their address has no SES contact"
     else:
-        contact = " and their contact" if erased.contact else ""
-        print(f"deleted {erased.records} records{contact} of user {args.user}", file=out)
+        contact = "; no address for them in the user directory (give one with --email)"
+    records = "1 record" if erased.records == 1 else f"{erased.records} records"
+    print(f"deleted {records} of user {args.user}{contact}", file=out)
     return 0
 
 

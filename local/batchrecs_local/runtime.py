@@ -32,7 +32,7 @@ from batchrecs_local.stack import Delivery, FunctionSpec, QueueSource, Stack
 # queue's visible messages wait behind a message group in flight. The rules' delivery queues (standard)
 # are long-polled: moto wakes the poll when a message arrives, so an event reaches its function at once,
 # with one request a second instead of five while idle.
-POLL_INTERVAL = 0.2
+POLL_INTERVAL = 0.5  # an empty queue is polled again after this, or at once when a message is sent
 LONG_POLL_SECONDS = 1
 
 
@@ -90,6 +90,8 @@ class LocalRuntime:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling and ticking; invocations still running get ``timeout`` seconds in all."""
         self._stopping.set()
+        self._endpoint.changed.set()  # the ticker waits on it
+        self._endpoint.messages_sent.happened()  # and the queue pollers on this
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             with self._lock:
@@ -208,7 +210,9 @@ class LocalRuntime:
 
         Lambda polls with the function's own role, so its policy must let it receive and delete."""
         sqs = self._endpoint.client("sqs", access_key=identity.function_key(source.function))
+        sent = self._endpoint.messages_sent
         while not self._stopping.is_set():
+            seen = sent.seen()
             try:
                 messages = sqs.receive_message(
                     QueueUrl=source.queue_url,
@@ -219,8 +223,8 @@ class LocalRuntime:
                 if self._stopping.is_set():
                     return
                 raise
-            if not messages:
-                self._stopping.wait(POLL_INTERVAL)
+            if not messages:  # short polls (moto's long poll spins on a FIFO queue): again when a
+                sent.wait_after(seen, POLL_INTERVAL)  # message is sent, or after the interval
                 continue
             event = {"Records": [_sqs_record(message, source.queue_arn) for message in messages]}
             try:
@@ -236,7 +240,14 @@ class LocalRuntime:
                     sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _ticker(self, function: str, rule: str) -> None:
-        while not self._stopping.wait(self._tick):
+        """The schedule's rule, every ``tick_seconds``, and at once when the endpoint's emulators change
+        a job the function polls (on AWS it runs every minute: the local clock is faster)."""
+        changed = self._endpoint.changed
+        while not self._stopping.is_set():
+            if changed.wait(self._tick):
+                changed.clear()
+            if self._stopping.is_set():
+                return
             event = {
                 "version": "0",
                 "id": str(uuid.uuid4()),

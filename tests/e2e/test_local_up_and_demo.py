@@ -132,7 +132,7 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
                 "--dlq-url",
                 info["chunks_dead_letter_queue"],
             ]
-            + ["--queue-url", info["chunks_queue"]],
+            + ["--queue-url", info["chunks_queue"], "--json"],
             capture_output=True,
             text=True,
             cwd=ROOT,
@@ -142,7 +142,7 @@ def test_local_up_runs_the_live_pipeline_until_stopped() -> None:
             timeout=60,
         )
         assert redriven.returncode == 0, redriven.stderr
-        assert redriven.stdout.startswith("moved 1 chunk messages back to")
+        assert json.loads(redriven.stdout) == {"moved": 1}
 
         def chunks_left() -> int:
             attributes = sqs.get_queue_attributes(QueueUrl=info["chunks_queue"], AttributeNames=["All"])

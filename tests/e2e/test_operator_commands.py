@@ -199,3 +199,31 @@ def test_a_consumer_reads_a_users_current_records_across_routes_with_one_query(
     )
     assert [record.rank for record in found.route("segments")] == [3] and found.routes == ["home", "segments"]
     assert (found.skipped_expired, found.skipped_older) == (1, 1)
+
+
+def test_erase_deletes_a_users_records_of_every_route_and_their_contact_found_in_the_directory(
+    cloud: LocalCloud, operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given user 12's records on two routes (a segment route's too), a record of user 120 (a
+    # different user whose id starts the same), and user 12's contact subscribed in the stack's list
+    table, contacts = cloud.outputs["RecommendationsTableName"], cloud.outputs["ContactListName"]
+    dynamodb, ses = cloud.endpoint.client("dynamodb"), cloud.endpoint.client("sesv2")
+    for pk, sk in (("12", "home"), ("12", "segments#7"), ("12", "segments#9"), ("120", "home")):
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": sk}})
+    ses.create_contact(ContactListName=contacts, EmailAddress="user12@example.com")  # the seeded directory's
+    # When the operator erases user 12, giving only the id
+    code, erased = _run(capsys, "erase", "--user", "12", "--json", "--endpoint-url", operator)
+    # Then the three records and the contact, whose address the user directory holds, are gone
+    assert (code, erased) == (0, {"user": "12", "records": 3, "contact": True, "addressKnown": True})
+    left = dynamodb.query(
+        TableName=table, KeyConditionExpression="pk = :u", ExpressionAttributeValues={":u": {"S": "12"}}
+    )
+    assert left["Items"] == []
+    listed = ses.list_contacts(ContactListName=contacts)["Contacts"]
+    assert "user12@example.com" not in {contact["EmailAddress"] for contact in listed}
+    assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "120"}, "sk": {"S": "home"}}).get("Item")
+    # And a user the directory has no address for (every tenth) is erased from the table and told so
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "10"}, "sk": {"S": "home"}})
+    code, text, _ = _run_text(capsys, "erase", "--user", "10", "--endpoint-url", operator)
+    assert code == 0
+    assert "deleted 1 record of user 10; no address for them in the user directory (give one" in text

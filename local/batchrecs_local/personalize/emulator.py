@@ -145,7 +145,9 @@ class PersonalizeEmulator:
         timings: Timings = Timings(),
         max_running: int = 5,
         authorizer: Authorizer | None = None,
+        changed: threading.Event | None = None,
     ) -> None:
+        self.changed = changed or threading.Event()  # set on every status change of a job or a training
         self._iam = authorizer  # the job reads and writes S3 only as its role and the bucket policy allow
         self._s3_client = s3_client
         self._region = region
@@ -169,6 +171,7 @@ class PersonalizeEmulator:
             lambda: (self._timings.pending, self._timings.running),
             authorizer,
             self._stopping,
+            self.changed,
         )
         self.solution_versions = {recipe: self.training.solution_arn(recipe) + "/1" for recipe in RECIPES}
         # the local filters: one, keeping items of the genres its $GENRE placeholder names
@@ -340,6 +343,7 @@ class PersonalizeEmulator:
             job.status = status
             job.failure_reason = reason
             job.updated = time.time()
+        self.changed.set()
 
     def _check_access(self, job: EmulatedJob) -> None:
         """Personalize reads the input and writes the output as personalize.amazonaws.com, assuming the

@@ -118,6 +118,7 @@ class Training:
         seconds: Callable[[], tuple[float, float]],  # (pending, running)
         authorizer: Authorizer | None,
         stopping: threading.Event,
+        changed: threading.Event,
     ) -> None:
         self.dataset: Dataset = first.dataset
         self._s3_client = s3_client
@@ -126,6 +127,7 @@ class Training:
         self._seconds = seconds
         self._iam = authorizer
         self._stopping = stopping
+        self._changed = changed
         self._lock = threading.Lock()
         self.interactions_dataset = f"arn:aws:personalize:{region}:{account}:dataset/local/INTERACTIONS"
         self.versions: dict[str, SolutionVersion] = {}
@@ -308,6 +310,7 @@ class Training:
     def _set(self, resource: SolutionVersion | ImportJob, status: str, reason: str | None = None) -> None:
         with self._lock:
             resource.status, resource.failure_reason, resource.updated = status, reason, time.time()
+        self._changed.set()
 
 
 def parse_interactions(body: bytes) -> list[tuple[str, str, int]]:

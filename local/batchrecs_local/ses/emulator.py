@@ -80,9 +80,14 @@ class ImportJob:
 
 class SesEmulator:
     def __init__(
-        self, client: Callable[[str], Any], delay: float = 0.5, authorizer: Authorizer | None = None
+        self,
+        client: Callable[[str], Any],
+        delay: float = 0.5,
+        authorizer: Authorizer | None = None,
+        changed: threading.Event | None = None,
     ) -> None:
         self._client = client  # boto3 clients of this endpoint (S3 to read files, SES v2 for contacts)
+        self.changed = changed or threading.Event()  # set when an import job ends
         self._delay = delay
         self._iam = authorizer  # ses.amazonaws.com reads the file only if the bucket policy lets it
         self._jobs: dict[str, ImportJob] = {}
@@ -183,6 +188,12 @@ class SesEmulator:
         return job
 
     def _run(self, job: ImportJob) -> None:
+        try:
+            self._import(job)
+        finally:
+            self.changed.set()
+
+    def _import(self, job: ImportJob) -> None:
         time.sleep(self._delay)
         job.status = "PROCESSING"
         target = job.destination["ContactListDestination"]

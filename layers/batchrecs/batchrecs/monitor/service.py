@@ -51,7 +51,11 @@ class MonitorSummary:
 
 
 class MonitorError(BatchrecsError):
-    """Some jobs could not be polled or submitted this tick; the others were."""
+    """Some jobs could not be polled or submitted this tick; the others were (``summary`` counts them)."""
+
+    def __init__(self, summary: MonitorSummary) -> None:
+        super().__init__("; ".join(summary.errors))
+        self.summary = summary
 
 
 class Monitor:
@@ -121,7 +125,7 @@ class Monitor:
             summary.stuck += watched is not None and watched.stuckReported != job.stuckReported
         summary.changed = self._changed
         if summary.errors:
-            raise MonitorError("; ".join(summary.errors))
+            raise MonitorError(summary)
         return summary
 
     def _watch(self, job: Job) -> Job:
