@@ -27,8 +27,15 @@ ROUTES_ENV = {
 }
 
 
+@pytest.fixture(scope="session")
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The local cloud's cache of translated templates, one for the session: not the user's own."""
+    return tmp_path_factory.mktemp("batchrecs-cache")
+
+
 @pytest.fixture(autouse=True)
-def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+def _offline_aws(monkeypatch: pytest.MonkeyPatch, _cache_dir: Path) -> None:
+    monkeypatch.setenv("BATCHRECS_CACHE_DIR", str(_cache_dir))
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
