@@ -4,6 +4,7 @@ jobs and contact-list limits (chosen by the request's path)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, unquote
 import boto3
 import botocore.loaders
 import botocore.session
+import moto.backends
 import orjson
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -69,6 +71,7 @@ class LocalEndpoint:
         authorizer: Authorizer | None = None,
     ) -> None:
         share_models_in_process()
+        _list_moto_modules_once()
         self._host = host
         self._port = port or _free_port(host)
         self._moto = DomainDispatcherApplication(create_backend_app)
@@ -227,6 +230,14 @@ class _OrjsonDataFiles(botocore.loaders.JSONFileLoader):
 
 
 _MODELS = botocore.loaders.Loader(file_loader=_OrjsonDataFiles())  # one cache for every local client
+
+
+def _list_moto_modules_once() -> None:
+    """moto's server lists its package folder (an ``isdir`` per service) to route every request; the
+    folder does not change while it runs, so list it once (measured: a tenth of the demo's CPU)."""
+    if not isinstance(moto.backends.list_of_moto_modules, functools._lru_cache_wrapper):
+        listed = tuple(moto.backends.list_of_moto_modules())
+        moto.backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: listed)
 
 
 def share_models_in_process() -> None:
