@@ -58,11 +58,13 @@ def test_repeats_are_counted_exactly_and_the_first_of_each_key_is_kept_in_order(
 
 
 @pytest.mark.parametrize("hash_key", [lambda key: 0, len], ids=["every key collides", "same length collides"])
-def test_keys_whose_hashes_collide_are_both_kept(hash_key: object) -> None:
+@pytest.mark.parametrize("flush_keys", [2, 65536], ids=["in partition files", "all in memory"])
+def test_keys_whose_hashes_collide_are_both_kept(hash_key: object, flush_keys: int) -> None:
     # Given distinct users whose hashes are equal (a forced collision), and real repeats among them
     keys = [b"alice", b"bobby", b"alice", b"carol", b"bobby", b"dave"]
-    # When they go through UniqueLines with that hash
-    unique, duplicates, copy = _unique(keys, hash_key=hash_key, partitions=4)
+    # When they go through UniqueLines with that hash (through partition files, or compared in memory
+    # when fewer keys than one flush came)
+    unique, duplicates, copy = _unique(keys, hash_key=hash_key, partitions=4, flush_keys=flush_keys)
     # Then no user is dropped for sharing a hash: only the real repeats are
     assert (unique, duplicates) == (4, 2)
     assert copy == b"".join(map(_line, [b"alice", b"bobby", b"carol", b"dave"]))

@@ -29,6 +29,8 @@ from batchrecs.errors import ConfigError, UnknownRouteError
 from batchrecs.sinks.dynamodb.settings import DynamoDBDestination
 from batchrecs.sinks.ses.settings import SesDestination
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses the routes 5-10x faster
+
 ROUTE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 SOLUTION_VERSION_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:solution/[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9]+$"
@@ -362,7 +364,7 @@ def load_routes(path: str | Path, environ: Mapping[str, str] | None = None) -> R
 
 def parse_routes(text: str, environ: Mapping[str, str], source: str = "routes") -> RoutesConfig:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, libyaml's when it has it
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, Mapping) or not isinstance(raw.get("routes"), Mapping) or not raw["routes"]:

@@ -130,16 +130,32 @@ class UniqueLines:
     def finish(self) -> Outcome:
         """Find every repeat (reading one partition at a time) and count them."""
         if self._drop is None:
-            self._flush()
-            for out in (*self._keys_out, *self._index_out):
-                out.close()
             self._lines.close()
             self._drop = bytearray(self._count)  # 1: a repeat of a key seen on an earlier line
-            bits = self._mask.bit_length()
-            for partition in range(len(self._keys_out)):
-                self._mark_repeats(self._dir / f"keys-{partition}", self._dir / f"index-{partition}", bits)
+            if self._keys_out:  # keys went to partition files: read back one partition at a time
+                self._flush()
+                for out in (*self._keys_out, *self._index_out):
+                    out.close()
+                bits = self._mask.bit_length()
+                for partition in range(len(self._keys_out)):
+                    keys, index = self._dir / f"keys-{partition}", self._dir / f"index-{partition}"
+                    self._mark_repeats(keys, index, bits)
+            else:  # fewer keys than one flush, all still here: compared in memory, no partition files
+                self._mark_pending_repeats()
         unique_bytes = None if self._incomplete else self._unique_bytes()
         return Outcome(self._count - self._duplicates, self._duplicates, unique_bytes)
+
+    def _mark_pending_repeats(self) -> None:
+        """A small upload's keys, compared in memory (as a partition's are): 256 files less to write."""
+        assert self._drop is not None
+        seen: set[bytes] = set()
+        for index, key in enumerate(self._pending):
+            if key in seen:
+                self._drop[index] = 1
+                self._duplicates += 1
+            else:
+                seen.add(key)
+        self._pending = []
 
     def _mark_repeats(self, keys_path: Path, index_path: Path, bits: int) -> None:
         """Mark the repeats of one partition's keys; a partition too big to hold is split first, by the
