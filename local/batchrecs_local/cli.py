@@ -39,7 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
-from batchrecs.errors import BatchrecsError
+from batchrecs.errors import BatchrecsError, ConfigError
 
 from batchrecs_local.progress import JobProgress
 from batchrecs_local.project import default_routes
@@ -127,6 +127,16 @@ def _routes(args: argparse.Namespace) -> Any:
     if getattr(args, "route", None):
         routes.get(args.route)
     return routes
+
+
+def _stack_routes(args: argparse.Namespace, stack: Any) -> Any:
+    """The routes file as the stack's functions read it: its model variables come from the stack, so a
+    route whose model parameter was left empty is off here too (``disabled``, with why)."""
+    from batchrecs.routes.config import load_routes
+
+    environ = _OfflineEnviron()
+    environ.update(stack.model_variables())
+    return load_routes(getattr(args, "routes", None) or default_routes(None), environ)
 
 
 def _readable(file: Path) -> Path:
@@ -416,7 +426,10 @@ def _jobs(args: argparse.Namespace, out: TextIO) -> int:
     from batchrecs.operate import jobs
 
     stack = _stack(args)
-    routes = args.route or list(_routes(args).routes)
+    configured = _stack_routes(args, stack)
+    routes = args.route or list(configured.routes)
+    for route, why in configured.disabled.items():
+        print(f"route {route} is turned off in stack {stack.name}: {why}", file=sys.stderr)
     rows = [jobs.row(job) for job in jobs.recent(jobs.store(stack), routes, args.limit, args.status)]
     if args.json:
         print(json.dumps(rows), file=out)
@@ -451,6 +464,12 @@ def _submit(args: argparse.Namespace, out: TextIO) -> int:
 
     stack = _stack(args)
     _readable(args.file)
+    try:
+        off = _stack_routes(args, stack).disabled.get(args.route)
+    except ConfigError:  # no project here to read the routes from: the submit function still says so
+        off = None
+    if off is not None:
+        raise UsageError(f"route {args.route} is turned off in stack {stack.name}: {off}")
     key, before = jobs.submit(stack, args.file, args.route)
     print(f"uploaded s3://{stack.output('DataBucketName')}/{key}", file=sys.stderr)
     if not args.wait:

@@ -227,3 +227,29 @@ def test_erase_deletes_a_users_records_of_every_route_and_their_contact_found_in
     code, text, _ = _run_text(capsys, "erase", "--user", "10", "--endpoint-url", operator)
     assert code == 0
     assert "deleted 1 record of user 10; no address for them in the user directory (give one" in text
+
+
+def test_a_route_whose_model_parameter_is_empty_is_named_off_by_jobs_and_refused_by_submit(
+    cloud: LocalCloud, operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the stack's outputs as DescribeStacks answers them: every model named, here
+    variables = dict(pair.split("=", 1) for pair in cloud.outputs["ModelVariables"].split(","))
+    assert variables and all(value.startswith("arn:aws:personalize:") for value in variables.values())
+    code, _ = _run(capsys, "jobs", "--json", "--endpoint-url", operator)
+    assert code == 0 and "turned off" not in capsys.readouterr().err
+    # and a stack deployed with RelatedItemsSolutionVersionArn left empty (issue #17, part 3)
+    off = {**variables, "RELATED_ITEMS_SOLUTION_VERSION_ARN": ""}
+    outputs = {**cloud.outputs, "ModelVariables": ",".join(f"{k}={v}" for k, v in off.items())}
+    cloud.endpoint.stacks.put("batchrecs-related-off", outputs)
+    stack = ("--stack", "batchrecs-related-off", "--endpoint-url", operator)
+    # When the operator lists its jobs, and submits a file to the related route
+    code, _, err = _run_text(capsys, "jobs", *stack)
+    assert code == 0
+    # Then jobs says which routes are off and why (related and themes use that model)
+    assert "route related is turned off in stack batchrecs-related-off: its solutionVersionArn" in err
+    assert "route themes is turned off in stack batchrecs-related-off" in err
+    items = ROOT / "samples" / "related" / "items.csv"
+    code, _, err = _run_text(capsys, "submit", str(items), "--route", "related", *stack)
+    # And the upload is refused before anything is uploaded (exit 2: the route is not usable)
+    assert code == 2 and "route related is turned off in stack batchrecs-related-off" in err
+    assert not cloud.keys("input/related/")

@@ -246,6 +246,13 @@ def test_an_empty_solution_parameter_turns_its_routes_off_and_leaves_no_broken_a
     granted = json.dumps([resolver.resolve(r.get("Properties", {})) for r in resources.values()])
     assert "aws-similar-items" not in granted and "aws-user-personalization/*" in granted
     assert not re.search(r":solution/(\*|\")", granted)  # no solution ARN cut short by the empty value
+    # and the stack tells the operator commands the same model variables its functions have
+    from batchrecs.operate.stack import Stack
+
+    listed = resolver.resolve({"Fn::Sub": TEMPLATE["Outputs"]["ModelVariables"]["Value"]["Sub"]})
+    told = Stack("batchrecs", {"ModelVariables": listed}).model_variables()
+    assert told == {name: value for name, value in variables.items() if "_SOLUTION_" in name}
+    assert Stack("older", {}).model_variables() == {}  # a stack without the output: nothing is known
 
 
 def test_a_deploy_with_the_shipped_placeholders_or_no_model_at_all_stops_before_anything_is_created() -> None:

@@ -62,6 +62,18 @@ class Stack:
             )
         return self.outputs[key]
 
+    def model_variables(self) -> dict[str, str]:
+        """The routes' model variables as the stack's functions have them (its ``ModelVariables``
+        output): a variable left empty turns off the routes that name it. Each solution version's
+        solution too (``*_SOLUTION_ARN``, for ``solutionArn`` routes). Empty for a stack without it."""
+        listed = self.outputs.get("ModelVariables", "")
+        variables = dict(pair.split("=", 1) for pair in listed.split(",") if "=" in pair)
+        for name, version in list(variables.items()):
+            if name.endswith("_SOLUTION_VERSION_ARN"):
+                solution = name.removesuffix("_VERSION_ARN") + "_ARN"
+                variables[solution] = version.rsplit("/", 1)[0] if version else ""
+        return variables
+
     def client(self, service: str) -> Any:
         session = self._session or boto3.Session()
         return session.client(service, endpoint_url=self.endpoint_url)
