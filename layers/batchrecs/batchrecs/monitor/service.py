@@ -19,7 +19,7 @@ from batchrecs.jobs.lifecycle import record_change, start_job
 from batchrecs.jobs.model import ACTIVE, EXPORTING, IMPORTING, QUEUED, RECEIVED, WAITING_BOUNDS, Job
 from batchrecs.monitor.schedules import SyncResult
 from batchrecs.ports import Destination, EventPublisher, JobStore, PersonalizeJobs
-from batchrecs.routes.config import JobKind, Route, RoutesConfig
+from batchrecs.routes.config import DEFAULT_MAX_JOB_HOURS, JobKind, Route, RoutesConfig
 
 logger = Logger(child=True)
 
@@ -164,7 +164,7 @@ class Monitor:
 
     def _over_time_limit(self, job: Job) -> bool:
         """Whether ``job`` has run longer since its upload than its route allows (``maxJobHours``)."""
-        limit = 24
+        limit = DEFAULT_MAX_JOB_HOURS  # a job whose route is gone: the default
         if self._routes is not None:
             with contextlib.suppress(BatchrecsError):
                 limit = self._routes.for_job(job.route, job.routeSnapshot).maxJobHours

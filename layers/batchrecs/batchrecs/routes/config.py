@@ -29,6 +29,7 @@ from batchrecs.errors import ConfigError, UnknownRouteError
 from batchrecs.sinks.dynamodb.settings import DynamoDBDestination
 from batchrecs.sinks.ses.settings import SesDestination
 
+DEFAULT_MAX_JOB_HOURS = 24  # a job running longer than this since its upload is reported
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses the routes 5-10x faster
 
 ROUTE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -200,7 +201,7 @@ class Route(_Strict):
     columns: dict[str, Annotated[str, Field(min_length=1, max_length=128)]] | None = None
     onInvalidLines: Literal["reject", "skip"] = "reject"
     # a job running longer than this since its upload counts in the JobsOverTimeLimit metric (an alarm)
-    maxJobHours: Annotated[int, Field(ge=1, le=720)] = 24
+    maxJobHours: Annotated[int, Field(ge=1, le=720)] = DEFAULT_MAX_JOB_HOURS
     # the most lines of an upload one batch job reads: a larger upload runs as several jobs (its parts)
     maxLinesPerJob: Annotated[int, Field(ge=1, le=JOB_INPUT_RECORDS)] = JOB_INPUT_RECORDS
     # most export chunks of the route (all its jobs) in flight at once: its groups on the FIFO chunks queue
