@@ -235,7 +235,7 @@ _MODELS = botocore.loaders.Loader(file_loader=_OrjsonDataFiles())  # one cache f
 def _list_moto_modules_once() -> None:
     """moto's server lists its package folder (an ``isdir`` per service) to route every request; the
     folder does not change while it runs, so list it once (measured: a tenth of the demo's CPU)."""
-    if not isinstance(moto.backends.list_of_moto_modules, functools._lru_cache_wrapper):
+    if not hasattr(moto.backends.list_of_moto_modules, "cache_info"):  # not listed once already
         listed = tuple(moto.backends.list_of_moto_modules())
         moto.backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: listed)
 
