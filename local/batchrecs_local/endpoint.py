@@ -81,6 +81,7 @@ class LocalEndpoint:
         # runtime ticks the monitor then, not only on its schedule
         self.changed = threading.Event()
         self.messages_sent = Happenings()  # SQS messages sent through this endpoint
+        self.table_writes = Happenings()  # DynamoDB writes answered by this endpoint
         self.emulator = PersonalizeEmulator(
             Recommender(Dataset.generate()),
             lambda: self.client("s3"),
@@ -165,7 +166,9 @@ class LocalEndpoint:
             # DynamoDB applies each write atomically; moto's in-memory tables do not, so concurrent
             # UpdateItems on one item (workers counting chunks) could interleave and lose an ADD.
             with self._dynamodb_writes:
-                return list(self._moto(environ, start_response))
+                answered = list(self._moto(environ, start_response))
+            self.table_writes.happened()  # whoever waits on a table's items looks again
+            return answered
         if environ.get("HTTP_X_AMZ_TARGET", "") in _SQS_SENDS:
             answered = list(self._moto(environ, start_response))
             self.messages_sent.happened()  # the local runtime's queue pollers look again

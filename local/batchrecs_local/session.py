@@ -25,7 +25,7 @@ from batchrecs_local.iam import Authorizer
 from batchrecs_local.iam.policy import Request
 from batchrecs_local.personalize.emulator import Timings
 from batchrecs_local.project import find_template
-from batchrecs_local.runtime import LocalRuntime, wait_until
+from batchrecs_local.runtime import LocalRuntime
 from batchrecs_local.schedules import ScheduleRunner
 from batchrecs_local.stack import Stack, deploy
 
@@ -238,7 +238,7 @@ class LocalCloud:
             job = next((job for job in self.jobs() if job["jobName"] == name), None)
             return job if job is not None and job["status"] in FINAL_STATUSES else None
 
-        return wait_until(settled, timeout)
+        return self._when_written(settled, timeout)
 
     def wait_for(
         self,
@@ -269,11 +269,26 @@ class LocalCloud:
             return jobs if done else None
 
         try:
-            return wait_until(settled, timeout)
+            return self._when_written(settled, timeout)
         except TimeoutError as exc:
             failures = self.runtime.failures()[-3:] if self.runtime else []
             detail = "; ".join(f"{f.function}: {f.error}" for f in failures) or "no function failed"
             raise TimeoutError(f"jobs did not finish within {timeout:.0f} s ({detail})") from exc
+
+    def _when_written(self, settled: Callable[[], Any], timeout: float) -> Any:
+        """``settled()`` once, then again after each DynamoDB write (a job's status is one; a burst of
+        them is read once) or every second, until it returns something; TimeoutError after ``timeout``."""
+        writes = self.endpoint.table_writes
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = writes.seen()
+            value = settled()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gave up after {timeout:.0f} s")
+            writes.wait_after(seen, 1.0)
+            time.sleep(0.05)
 
     # ------------------------------------------------------------------ reading
 
