@@ -890,10 +890,11 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
                 f"  line {problem['line']}: expected {problem['expected']}, found {problem['found']}",
                 file=out,
             )
-    functions = [caller for caller in iam.calls if "." not in caller]  # services are named *.amazonaws.com
+    callers = iam.callers()
+    functions = [caller for caller in callers if "." not in caller]  # services are named *.amazonaws.com
     print(
         f"\nPermissions: {iam.checked} calls by {len(functions)} functions and "
-        f"{len(iam.calls) - len(functions)} services checked against template.yaml's policies, "
+        f"{len(callers) - len(functions)} services checked against template.yaml's policies, "
         f"{len(iam.denials)} denied; {len(undeliverable)} alert rules or alarms that could not notify",
         file=out,
     )

@@ -110,6 +110,18 @@ def test_the_planner_records_the_chunk_total_once_and_sends_every_chunk() -> Non
     assert all(m.group is None for m in queue.sent)
 
 
+def test_an_active_event_that_comes_before_the_monitor_saved_active_still_shows_in_the_history() -> None:
+    # Given a job the monitor saw end: it published ACTIVE first and has not saved it yet
+    jobs, _, _, _ = _planned(
+        status="CREATE IN_PROGRESS", history=[{"status": "CREATE IN_PROGRESS", "at": NOW}]
+    )
+    # Then the planner that won the race records the ACTIVE step before EXPORTING (`local up` and
+    # `batchrecs show` print each status from the history)
+    job = jobs.get("home-1")
+    assert job is not None and job.status == EXPORTING
+    assert [entry["status"] for entry in job.history or []] == ["CREATE IN_PROGRESS", "ACTIVE", "EXPORTING"]
+
+
 def test_a_redelivered_active_event_sends_only_the_chunks_not_counted_yet() -> None:
     jobs, objects, queue, events = _planned()
     jobs.record_chunk("home-1", "0.1", {"lines": 1})

@@ -202,6 +202,12 @@ class Authorizer:
             return self._resource_policies.get(resource.split("/", 1)[0])
         return None
 
+    def callers(self) -> list[str]:
+        """Who has called so far (functions by name, services as ``*.amazonaws.com``): a snapshot, as
+        calls of functions still running may come in meanwhile."""
+        with self._lock:
+            return list(self.calls)
+
     def _record(self, caller: str, action: str) -> None:
         with self._lock:
             self.calls.setdefault(caller, set()).add(action)

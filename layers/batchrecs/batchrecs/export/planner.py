@@ -19,7 +19,7 @@ from batchrecs.export.plan import ExportPlan
 from batchrecs.export.progress import finish
 from batchrecs.export.replace import write_removals
 from batchrecs.formats.events import ChunkMessage, JobStateChange
-from batchrecs.jobs.model import EXPORT_FAILED, EXPORTED, EXPORTING, Job
+from batchrecs.jobs.model import ACTIVE, EXPORT_FAILED, EXPORTED, EXPORTING, Job
 from batchrecs.layout import OUT_SUFFIX, output_prefix
 from batchrecs.ports import ChunkQueue, EventPublisher, JobStore, ObjectStore
 from batchrecs.routes.config import Route, RoutesConfig
@@ -134,7 +134,10 @@ class ExportPlanner:
                 raise JobNotFoundError(f"no job named {change.jobName}")
             if job.status == EXPORTED or job.chunksTotal is not None:
                 return job  # planned before: its chunks are only sent again
-            exporting = job.moved_to(
+            active = job
+            if job.status != ACTIVE:  # the monitor published ACTIVE and has not saved it yet: it was
+                active = job.moved_to(ACTIVE, self._clock())  # ACTIVE all the same, its history says so
+            exporting = active.moved_to(
                 EXPORTING,
                 self._clock(),
                 outputPath=change.outputPath or job.outputPath,
