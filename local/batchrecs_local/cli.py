@@ -485,11 +485,8 @@ def _follow(args: argparse.Namespace, out: TextIO, store: Any, lookup: Any) -> i
     """Follow a job to its end with its progress on stderr; print it; exit by its outcome."""
     from batchrecs.operate import jobs
 
-    progress = JobProgress(sys.stderr)
-    try:
+    with JobProgress(sys.stderr) as progress:
         job = jobs.follow(lookup, args.timeout, progress.show)
-    finally:
-        progress.end()
     detail = jobs.detail(job, jobs.parts_of(store, job))
     print(json.dumps(detail) if args.json else jobs.text(detail), file=out)
     return jobs.exit_code(job)
@@ -645,11 +642,8 @@ def _drive(args: argparse.Namespace, out: TextIO, file: Path, start: Any) -> int
     _routes(args)
     with LocalCloud(_options(args)) as cloud:
         key = start(cloud)
-        progress = JobProgress(sys.stderr)
-        try:
+        with JobProgress(sys.stderr) as progress:
             job = cloud.wait_for([key], args.timeout, on_poll=progress.show)[key]
-        finally:
-            progress.end()
         if args.dump:
             cloud.dump(args.dump)
     return _summarise(job, args, out)

@@ -49,6 +49,12 @@ class JobProgress:
         self._last: Shown | None = None
         self._drawn = False
 
+    def __enter__(self) -> JobProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
+
     def show(self, job: Any) -> None:
         shown = Shown.of(job)
         if self._terminal:

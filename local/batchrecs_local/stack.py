@@ -263,8 +263,7 @@ def resolve_template(
 def read_template(template: Path) -> dict[str, Any]:
     """The template, parsed with CloudFormation's short intrinsics (``!Ref``...): a copy of what was
     parsed for this version of the file (libyaml parses it in 10 ms, pure-Python PyYAML in 90 ms)."""
-    stat = template.stat()
-    return copy.deepcopy(_parsed(str(template), stat.st_mtime_ns, stat.st_size))
+    return copy.deepcopy(_shared(template))
 
 
 def _shared(template: Path) -> dict[str, Any]:

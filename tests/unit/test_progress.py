@@ -28,13 +28,11 @@ def _job(status: str, done: int = 0, total: int | None = None, records: int | No
 
 def test_on_a_terminal_the_bar_is_redrawn_in_place_at_every_poll() -> None:
     stream, clock = io.StringIO(), Clock()
-    progress = JobProgress(stream, clock, terminal=True)
-
-    progress.show(_job("CREATE IN_PROGRESS"))
-    clock.now += 65
-    progress.show(_job("EXPORTING", done=2, total=4, records=1234))
-    progress.show(_job("EXPORTING", done=2, total=4, records=1234))
-    progress.end()
+    with JobProgress(stream, clock, terminal=True) as progress:  # as the commands use it: ended on leaving
+        progress.show(_job("CREATE IN_PROGRESS"))
+        clock.now += 65
+        progress.show(_job("EXPORTING", done=2, total=4, records=1234))
+        progress.show(_job("EXPORTING", done=2, total=4, records=1234))
 
     draws = stream.getvalue().split("\r")[1:]
     assert len(draws) == 3  # every poll draws, so the clock moves even when the job does not
