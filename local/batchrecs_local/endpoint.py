@@ -25,6 +25,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from batchrecs_local.cloudformation import LocalStacks
+from batchrecs_local.dynamodb_wire import serialize_attribute_values_directly
 from batchrecs_local.faults import Faults
 from batchrecs_local.iam import Authorizer, Denial
 from batchrecs_local.iam.requests import HttpRequest
@@ -72,6 +73,7 @@ class LocalEndpoint:
     ) -> None:
         share_models_in_process()
         _list_moto_modules_once()
+        serialize_attribute_values_directly()
         self._host = host
         self._port = port or _free_port(host)
         self._moto = DomainDispatcherApplication(create_backend_app)
