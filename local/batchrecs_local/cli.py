@@ -817,7 +817,13 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             f"local cloud up at {cloud.endpoint.url} in {time.monotonic() - started:.1f}s; uploading samples",
             file=sys.stderr,
         )
-        keys = [cloud.upload(path, route, name) for route, path, name in uploads]
+        # weekly-email's job is the longest (its export ends in SES imports): it is uploaded first, and
+        # the table keeps the order above
+        first = sorted(range(len(uploads)), key=lambda index: uploads[index][0] != "weekly-email")
+        uploaded = {
+            index: cloud.upload(uploads[index][1], uploads[index][0], uploads[index][2]) for index in first
+        }
+        keys = [uploaded[index] for index in range(len(uploads))]
         show = _status_lines(uploads)
         refresh: list[Future[Callable[[list[dict[str, Any]]], dict[str, Any]]]] = []
 

@@ -4,7 +4,6 @@ jobs and contact-list limits (chosen by the request's path)."""
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import logging
@@ -19,13 +18,12 @@ from urllib.parse import parse_qs, unquote
 import boto3
 import botocore.loaders
 import botocore.session
-import moto.backends
 import orjson
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from batchrecs_local import moto_fast_paths
 from batchrecs_local.cloudformation import LocalStacks
-from batchrecs_local.dynamodb_wire import serialize_attribute_values_directly
 from batchrecs_local.faults import Faults
 from batchrecs_local.iam import Authorizer, Denial
 from batchrecs_local.iam.requests import HttpRequest
@@ -72,8 +70,7 @@ class LocalEndpoint:
         authorizer: Authorizer | None = None,
     ) -> None:
         share_models_in_process()
-        _list_moto_modules_once()
-        serialize_attribute_values_directly()
+        moto_fast_paths.install()
         self._host = host
         self._port = port or _free_port(host)
         self._moto = DomainDispatcherApplication(create_backend_app)
@@ -95,6 +92,7 @@ class LocalEndpoint:
         )
         self.ses = SesEmulator(
             self.client,
+            ACCOUNT,
             delay=min(0.5, (timings or Timings()).running),
             authorizer=self.iam,
             changed=self.changed,
@@ -235,14 +233,6 @@ class _OrjsonDataFiles(botocore.loaders.JSONFileLoader):
 
 
 _MODELS = botocore.loaders.Loader(file_loader=_OrjsonDataFiles())  # one cache for every local client
-
-
-def _list_moto_modules_once() -> None:
-    """moto's server lists its package folder (an ``isdir`` per service) to route every request; the
-    folder does not change while it runs, so list it once (measured: a tenth of the demo's CPU)."""
-    if not hasattr(moto.backends.list_of_moto_modules, "cache_info"):  # not listed once already
-        listed = tuple(moto.backends.list_of_moto_modules())
-        moto.backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: listed)
 
 
 def share_models_in_process() -> None:

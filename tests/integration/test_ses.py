@@ -75,11 +75,11 @@ def _wait(client: Any, job_id: str) -> dict[str, Any]:
     raise AssertionError(f"import job {job_id} did not end")
 
 
-def _import(client: Any, url: str) -> dict[str, Any]:
-    """Run an import job (PUT into the list) of the file at ``url`` and wait for its end."""
+def _import(client: Any, url: str, action: str = "PUT") -> dict[str, Any]:
+    """Run an import job (PUT into the list, or DELETE from it) of the file at ``url`` and wait for its end."""
     job_id = client.create_import_job(
         ImportDestination={
-            "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": "PUT"}
+            "ContactListDestination": {"ContactListName": LIST, "ContactListImportAction": action}
         },
         ImportDataSource={"S3Url": url, "DataFormat": "JSON"},
     )["JobId"]
@@ -101,6 +101,22 @@ def _contact(client: Any, email: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the emulator
+
+
+def test_a_delete_import_removes_the_contacts_it_names_and_counts_those_that_are_not_there(
+    endpoint: LocalEndpoint, ses: Any
+) -> None:
+    ses.create_contact(ContactListName=LIST, EmailAddress="gone@example.com")
+    ses.create_contact(ContactListName=LIST, EmailAddress="stays@example.com")
+    url = _put_ndjson(
+        endpoint,
+        "imports/delete.jsonl",
+        [{"emailAddress": "gone@example.com"}, {"emailAddress": "never@example.com"}],
+    )
+    job = _import(ses, url, "DELETE")
+    assert (job["JobStatus"], job["ProcessedRecordsCount"], job["FailedRecordsCount"]) == ("COMPLETED", 1, 1)
+    listed = [contact["EmailAddress"] for contact in ses.list_contacts(ContactListName=LIST)["Contacts"]]
+    assert listed == ["stays@example.com"]
 
 
 def test_one_contact_list_per_account_and_at_most_20_topics(ses: Any) -> None:

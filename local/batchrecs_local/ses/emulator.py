@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from moto.core.exceptions import JsonRESTError
 
 from batchrecs_local.iam import Authorizer
 from batchrecs_local.iam.policy import Request
@@ -82,11 +83,13 @@ class SesEmulator:
     def __init__(
         self,
         client: Callable[[str], Any],
+        account: str,
         delay: float = 0.5,
         authorizer: Authorizer | None = None,
         changed: threading.Event | None = None,
     ) -> None:
-        self._client = client  # boto3 clients of this endpoint (S3 to read files, SES v2 for contacts)
+        self._client = client  # boto3 clients of this endpoint (S3 to read files)
+        self._account = account  # whose contact lists (in moto) the jobs import into
         self.changed = changed or threading.Event()  # set when an import job ends
         self._delay = delay
         self._iam = authorizer  # ses.amazonaws.com reads the file only if the bucket policy lets it
@@ -210,26 +213,18 @@ class SesEmulator:
                 time.time(),
             )
             return
-        ses = self._client("sesv2")
-        list_name = target["ContactListName"]
-        topics = {
-            topic["TopicName"]
-            for topic in ses.get_contact_list(ContactListName=list_name).get("Topics") or []
-        }
+        contacts = _contact_list(self._account, target["ContactListName"])
+        topics = {topic["TopicName"] for topic in contacts.topics or []}
         failed: list[bytes] = []
         for line in data.splitlines():
             if not line.strip():
                 continue
             try:
                 self._apply(
-                    ses,
-                    list_name,
-                    topics,
-                    json.loads(line),
-                    delete=target["ContactListImportAction"] == "DELETE",
+                    contacts, topics, json.loads(line), delete=target["ContactListImportAction"] == "DELETE"
                 )
                 job.processed += 1
-            except (ValueError, ClientError) as exc:
+            except (ValueError, JsonRESTError) as exc:
                 job.failed += 1
                 failed.append(
                     json.dumps({"record": line.decode("utf-8", "replace"), "error": str(exc)}).encode()
@@ -266,13 +261,13 @@ class SesEmulator:
             raise ValueError(f"Access denied: {denial.message()}")
 
     @staticmethod
-    def _apply(ses: Any, list_name: str, topics: set[str], record: Any, delete: bool) -> None:
+    def _apply(contacts: Any, topics: set[str], record: Any, delete: bool) -> None:
         """PUT one record: the contact gets exactly the record's values (it is overwritten if it exists)."""
         if not isinstance(record, dict) or not isinstance(record.get("emailAddress"), str):
             raise ValueError("record without emailAddress")
         email = record["emailAddress"]
         if delete:
-            ses.delete_contact(ContactListName=list_name, EmailAddress=email)
+            contacts.delete_contact(email)  # NotFoundException when there is none
             return
         fields: dict[str, Any] = {}
         if "topicPreferences" in record:
@@ -297,12 +292,19 @@ class SesEmulator:
                 raise ValueError("attributesData must be a JSON string")
             json.loads(record["attributesData"])
             fields["AttributesData"] = record["attributesData"]
-        try:
-            ses.get_contact(ContactListName=list_name, EmailAddress=email)
-        except ClientError:
-            ses.create_contact(ContactListName=list_name, EmailAddress=email, **fields)
-            return
-        ses.update_contact(ContactListName=list_name, EmailAddress=email, **fields)
+        # the request bodies of CreateContact and UpdateContact, as moto's handlers pass them on
+        if email in contacts.contacts:
+            contacts.update_contact(email, fields)
+        else:
+            contacts.create_contact(contacts.contact_list_name, {"EmailAddress": email, **fields})
+
+
+def _contact_list(account: str, name: str) -> Any:
+    """The contact list as moto keeps it. An import job writes into it as SES does, inside the service:
+    through the API, two calls a contact were most of an import's time (0.6 s of the demo's 40 contacts)."""
+    from moto.sesv2.models import sesv2_backends
+
+    return sesv2_backends[account][REGION].get_contact_list(name)
 
 
 def _headers(payload: dict[str, Any], error: str | None = None) -> list[tuple[str, str]]:

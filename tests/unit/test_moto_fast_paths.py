@@ -1,4 +1,4 @@
-"""The local cloud's DynamoDB answers: written directly, they are the JSON moto's own serializer writes."""
+"""The local cloud's short paths through moto answer exactly as moto's own code does."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from batchrecs_local.dynamodb_wire import DynamoDBSerializer
+from batchrecs_local.moto_fast_paths import DynamoDBSerializer, TargetInput
 from moto.core.serialize import JSONSerializer, XFormedAttributePicker
 from moto.core.utils import get_service_model
+from moto.events.utils import EventTemplateParser
 
 _MODEL = get_service_model("dynamodb")  # moto's shapes, as its DynamoDB answers use
 
@@ -65,3 +66,50 @@ def test_direct_writer_writes_what_moto_writes(operation: str) -> None:
 def test_binary_values_are_base64_on_the_wire() -> None:
     _, _, body = _written(DynamoDBSerializer, "GetItem", {"Item": {"raw": {"B": b"\x00\xff"}}})
     assert body == {"Item": {"raw": {"B": "AP8="}}}
+
+
+_EVENT: dict[str, Any] = {
+    "version": "0",
+    "id": "5c1a9e0e-7d0e-4f43-9d55-0d6a1e0e1b2f",
+    "detail-type": "Batch Job State Change",
+    "source": "batchrecs",
+    "account": "123456789012",
+    "time": 1796524689.08,  # moto keeps the time as seconds until it sends the event
+    "region": "us-east-1",
+    "resources": ["arn:aws:personalize:us-east-1:123456789012:batch-inference-job/home-users-1"],
+    "detail": {"status": "ACTIVE", "counts": [1, 2.5, None, True], "nested": {"é": "ü", "empty": {}}},
+    "ingestion-time": 1796524689.1,
+}
+_EVENTS = {
+    "an event of the pipeline": _EVENT,
+    "no resources, empty detail, whole seconds": {
+        **_EVENT,
+        "resources": [],
+        "detail": {},
+        "time": 1796524689,
+    },
+    # left to moto's template: a quote or a "<" in a field, an empty field, a detail that is not an object
+    "a quote in the source": {**_EVENT, "source": 'say "hi"'},
+    "a placeholder in the detail": {**_EVENT, "detail": {"text": "<source>"}},
+    "an empty detail-type": {**_EVENT, "detail-type": ""},
+    "a list as detail": {**_EVENT, "detail": [{"a": 1}]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(_EVENTS))
+def test_a_targets_default_input_is_what_moto_makes_of_the_event(case: str) -> None:
+    event = _EVENTS[case]
+    try:
+        expected: Any = EventTemplateParser.parse(input_template=None, input_paths_map={}, event=event)
+    except ValueError as error:  # moto's template cannot hold it: neither can ours
+        expected = type(error)
+    try:
+        made: Any = TargetInput.parse(input_template=None, input_paths_map={}, event=event)
+    except ValueError as error:
+        made = type(error)
+    assert made == expected
+
+
+def test_a_targets_input_transformer_is_left_to_moto() -> None:
+    transformer = {"input_template": '{"s": "<s>"}', "input_paths_map": {"s": "$.detail.status"}}
+    assert TargetInput.parse(event=_EVENT, **transformer) == {"s": "ACTIVE"}  # type: ignore[arg-type]

@@ -1,0 +1,186 @@
+"""Shorter paths through moto's server for what the local cloud does most, each answering as moto does.
+
+A local run is CPU-bound, and every call goes through moto under one interpreter lock with the functions,
+so moto's CPU per call is the local cloud's speed. Each path here was found with py-spy on ``batchrecs
+demo``; ``tests/unit/test_moto_fast_paths.py`` checks that each answers exactly as moto's own code does,
+and each leaves to moto's code whatever it is not sure of.
+
+- moto's server lists its package folder (an ``isdir`` per service) to route every request. The folder
+  does not change while it runs: it is listed once (a tenth of the demo's CPU).
+- moto writes every response by walking the output shape of the botocore model member by member: for an
+  item's attribute value it looks up each of the ten kinds (``S``, ``N``, ``B``, ...) under two spellings
+  and builds a context object per lookup. For the items of a Query or Scan, that walk was a third of the
+  demo's CPU (2.1 of 6.5 CPU-seconds). An attribute value in moto's answer is already the wire's
+  ``{kind: value}`` form (moto's ``dynamo_to_dict``) except for binary values, which are raw bytes, so
+  attribute values (and maps and lists of them) are written directly.
+- EventBridge gives a target without an input transformer the event through moto's default template: it
+  parses nine JSONPath expressions per event and target (2.6 ms), after importing a parser generator
+  (0.12 s of CPU, once). The default template's result is the event's own fields: they are copied.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import moto.backends
+from moto.core import serialize as moto_serialize
+from moto.events import models as events_models
+from moto.events.utils import EventTemplateParser
+
+
+class _Unusual(Exception):
+    """A value this module does not know how moto would answer: left to moto's own code."""
+
+
+def install() -> None:
+    """Take the short paths in this process (once; later calls change nothing)."""
+    if not hasattr(moto.backends.list_of_moto_modules, "cache_info"):  # not listed once already
+        listed = tuple(moto.backends.list_of_moto_modules())
+        moto.backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: listed)
+    moto_serialize.SERVICE_SPECIFIC_SERIALIZERS.setdefault("dynamodb", {})["json"] = DynamoDBSerializer
+    if events_models.EventTemplateParser is EventTemplateParser:
+        events_models.EventTemplateParser = TargetInput  # type: ignore[misc]
+
+
+# --- DynamoDB: attribute values ---------------------------------------------------------------------------
+
+
+def _blob(value: Any) -> str:
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes):
+        raise _Unusual
+    return base64.b64encode(value).decode("ascii")
+
+
+def _string(value: Any) -> str:
+    if type(value) is not str:  # moto writes str(value) of a number or an enum: let it
+        raise _Unusual
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _Unusual
+    return value
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    """One AttributeValue as moto writes it: its members that are present and not None."""
+    if type(value) is not dict:
+        raise _Unusual
+    written = {}
+    for kind, member in value.items():
+        if member is None:
+            continue
+        writer = _KINDS.get(kind)
+        if writer is None:  # not a member of the shape: moto leaves it out
+            continue
+        written[kind] = writer(member)
+    return written
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise _Unusual
+    return {name: _attribute(each) for name, each in value.items()}
+
+
+def _attribute_list(value: Any) -> list[dict[str, Any]]:
+    if type(value) is not list:
+        raise _Unusual
+    return [_attribute(each) for each in value]
+
+
+_KINDS: dict[str, Callable[[Any], Any]] = {  # the members of the AttributeValue shape
+    "S": _string,
+    "N": _string,
+    "B": _blob,
+    "SS": lambda each: [_string(one) for one in each],
+    "NS": lambda each: [_string(one) for one in each],
+    "BS": lambda each: [_blob(one) for one in each],
+    "M": _attributes,
+    "L": _attribute_list,
+    "NULL": _bool,
+    "BOOL": _bool,
+}
+
+
+def _writer(shape: Any) -> Callable[[Any], Any] | None:
+    """How to write a value of ``shape`` directly, or None when moto's walk should."""
+    if shape.name == "AttributeValue":
+        return _attribute
+    if shape.type_name == "map" and shape.value.name == "AttributeValue":
+        return _attributes
+    if shape.type_name == "list" and shape.member.name == "AttributeValue":
+        return _attribute_list
+    return None
+
+
+class DynamoDBSerializer(moto_serialize.JSONSerializer):
+    """moto's JSON serializer, writing attribute values directly."""
+
+    def _serialize(self, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        writer = _writer(shape)
+        if writer is not None and key and value is not None:
+            try:
+                serialized[self.get_serialized_name(shape, key)] = writer(value)
+                return
+            except _Unusual:
+                pass
+        super()._serialize(serialized, value, shape, key)
+
+
+# --- EventBridge: a target's input --------------------------------------------------------------------------
+
+# moto puts these fields of the event into its default template between quotes, and then parses the text as
+# JSON: a plain string comes out as it went in. A "<" could be taken for another field's placeholder.
+_QUOTED_FIELDS = ("id", "detail-type", "source", "region")
+_PLAIN = re.compile(r'[^"\\<\x00-\x1f]+')
+
+
+def _default_input(event: dict[str, Any]) -> dict[str, Any]:
+    """What moto's default input template makes of ``event`` (the Target without an InputTransformer)."""
+    quoted = {field: event.get(field) for field in _QUOTED_FIELDS}
+    if not all(type(value) is str and _PLAIN.fullmatch(value) for value in quoted.values()):
+        raise _Unusual
+    time, resources, detail = event.get("time"), event.get("resources"), event.get("detail")
+    if type(time) not in (int, float) or not math.isfinite(time):
+        raise _Unusual
+    if type(resources) is not list or not all(type(each) is str for each in resources):
+        raise _Unusual
+    if type(detail) is not dict:
+        raise _Unusual
+    written = json.dumps([resources, detail])
+    if "<" in written:
+        raise _Unusual
+    resources, detail = json.loads(written)  # as moto's round trip through the template's text
+    return {
+        "id": quoted["id"],
+        "time": time,
+        "version": "0",
+        "detail-type": quoted["detail-type"],
+        "source": quoted["source"],
+        "region": quoted["region"],
+        "resources": resources,
+        "detail": detail,
+    }
+
+
+class TargetInput(EventTemplateParser):
+    """moto's template parser, copying the event's fields for the default template."""
+
+    @staticmethod
+    def parse(input_template: str, input_paths_map: dict[str, Any], event: Any) -> dict[str, Any]:
+        if not input_template and not input_paths_map:
+            try:
+                return _default_input(event)
+            except _Unusual:
+                pass
+        return EventTemplateParser.parse(input_template, input_paths_map, event)
