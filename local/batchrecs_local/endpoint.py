@@ -39,26 +39,38 @@ CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  
 
 
 class Happenings:
-    """A count of something happening that threads can wait on without missing one that happened
-    after they last looked (an ``Event`` cleared by one waiter would hide it from the others)."""
+    """Counts of something happening, in all and per subject (a table), that threads can wait on without
+    missing one that happened after they last looked (an ``Event`` cleared by one waiter would hide it from
+    the others). What happens to no subject in particular counts for every subject."""
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._count = 0
+        self._all = 0  # everything that happened
+        self._everyone = 0  # what happened to no subject in particular
+        self._subjects: dict[str, int] = {}
 
-    def seen(self) -> int:
-        with self._condition:
-            return self._count
+    def _count(self, subject: str | None) -> int:
+        if subject is None:
+            return self._all
+        return self._everyone + self._subjects.get(subject, 0)
 
-    def happened(self) -> None:
+    def seen(self, subject: str | None = None) -> int:
         with self._condition:
-            self._count += 1
+            return self._count(subject)
+
+    def happened(self, *subjects: str) -> None:
+        with self._condition:
+            self._all += 1
+            if not subjects:
+                self._everyone += 1
+            for subject in subjects:
+                self._subjects[subject] = self._subjects.get(subject, 0) + 1
             self._condition.notify_all()
 
-    def wait_after(self, seen: int, timeout: float) -> None:
-        """Return once something happened since ``seen`` was read, or after ``timeout`` seconds."""
+    def wait_after(self, seen: int, timeout: float, subject: str | None = None) -> None:
+        """Return once something happened (to ``subject``) since ``seen`` was read, or after ``timeout``."""
         with self._condition:
-            self._condition.wait_for(lambda: self._count != seen, timeout)
+            self._condition.wait_for(lambda: self._count(subject) != seen, timeout)
 
 
 class LocalEndpoint:
@@ -165,9 +177,10 @@ class LocalEndpoint:
         if environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1] in _DYNAMODB_WRITES:
             # DynamoDB applies each write atomically; moto's in-memory tables do not, so concurrent
             # UpdateItems on one item (workers counting chunks) could interleave and lose an ADD.
+            tables = _written_tables(environ)
             with self._dynamodb_writes:
                 answered = list(self._moto(environ, start_response))
-            self.table_writes.happened()  # whoever waits on a table's items looks again
+            self.table_writes.happened(*tables)  # whoever waits on a table's items looks again
             return answered
         if environ.get("HTTP_X_AMZ_TARGET", "") in _SQS_SENDS:
             answered = list(self._moto(environ, start_response))
@@ -219,6 +232,22 @@ class LocalEndpoint:
             account=ACCOUNT,
         )
         return self.iam.check(access_key, http)
+
+
+def _written_tables(environ: dict[str, Any]) -> list[str]:
+    """The tables a DynamoDB write names (none when its body is not JSON: then it counts for every table)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(request, dict):
+        return []
+    named = [request.get("TableName"), *(request.get("RequestItems") or {})]
+    named += [each.get("TableName") for item in request.get("TransactItems") or [] for each in item.values()]
+    return sorted({name.rsplit("/", 1)[-1] for name in named if isinstance(name, str)})  # a name or an ARN
 
 
 class _OrjsonDataFiles(botocore.loaders.JSONFileLoader):

@@ -151,7 +151,7 @@ def _default_input(event: dict[str, Any]) -> dict[str, Any]:
     if not all(type(value) is str and _PLAIN.fullmatch(value) for value in quoted.values()):
         raise _Unusual
     time, resources, detail = event.get("time"), event.get("resources"), event.get("detail")
-    if type(time) not in (int, float) or not math.isfinite(time):
+    if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(time):
         raise _Unusual
     if type(resources) is not list or not all(type(each) is str for each in resources):
         raise _Unusual

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ class LocalCloud:
         )
         self.stack: Stack | None = None
         self.runtime: LocalRuntime | None = None
+        self._jobs_lock = threading.Lock()
+        self._jobs_read: tuple[int, list[dict[str, Any]]] | None = None  # the jobs table's writes seen, jobs
 
     def __enter__(self) -> LocalCloud:
         self.endpoint.start()
@@ -276,27 +279,33 @@ class LocalCloud:
             raise TimeoutError(f"jobs did not finish within {timeout:.0f} s ({detail})") from exc
 
     def _when_written(self, settled: Callable[[], Any], timeout: float) -> Any:
-        """``settled()`` once, then again after each DynamoDB write (a job's status is one; a burst of
-        them is read once) or every second, until it returns something; TimeoutError after ``timeout``."""
-        writes = self.endpoint.table_writes
+        """``settled()`` once, then again after each write to the jobs table (a job's status is one; a
+        burst of them is read once) or every second, until it returns something; TimeoutError after
+        ``timeout``."""
+        writes, table = self.endpoint.table_writes, self.outputs["JobsTableName"]
         deadline = time.monotonic() + timeout
         while True:
-            seen = writes.seen()
+            seen = writes.seen(table)
             value = settled()
             if value:
                 return value
             if time.monotonic() > deadline:
                 raise TimeoutError(f"gave up after {timeout:.0f} s")
-            writes.wait_after(seen, 1.0)
+            writes.wait_after(seen, 1.0, table)
             time.sleep(0.05)
 
     # ------------------------------------------------------------------ reading
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every job (not the table's per-route markers, whose keys start with ``#``)."""
-        return [
-            job for job in self._scan(self.outputs["JobsTableName"]) if not job["jobName"].startswith("#")
-        ]
+        """Every job (not the table's per-route markers, whose keys start with ``#``). Waiters woken by
+        the same write (the demo's jobs and its retrain) share one read of the table."""
+        table = self.outputs["JobsTableName"]
+        with self._jobs_lock:
+            written = self.endpoint.table_writes.seen(table)  # before the read: a write during it is new
+            if self._jobs_read is None or self._jobs_read[0] != written:
+                jobs = [job for job in self._scan(table) if not job["jobName"].startswith("#")]
+                self._jobs_read = (written, jobs)
+            return [dict(job) for job in self._jobs_read[1]]
 
     def records(self) -> list[dict[str, Any]]:
         return sorted(self._scan(self.outputs["RecommendationsTableName"]), key=lambda r: (r["sk"], r["pk"]))
