@@ -94,7 +94,7 @@ class LocalEndpoint:
         self.messages_sent = Happenings()  # SQS messages sent through this endpoint
         self.table_writes = Happenings()  # DynamoDB writes answered by this endpoint
         self.emulator = PersonalizeEmulator(
-            Recommender(Dataset.generate()),
+            Recommender(Dataset.generated()),
             lambda: self.client("s3"),
             REGION,
             ACCOUNT,

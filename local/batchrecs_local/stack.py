@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
+from batchrecs_local import cache
 from batchrecs_local.endpoint import ACCOUNT, REGION, LocalEndpoint
 from batchrecs_local.iam import Authorizer, Role
 from batchrecs_local.iam.identity import function_key
@@ -294,11 +295,11 @@ def _translate(template: dict[str, Any], parameters: dict[str, str]) -> dict[str
     key = hashlib.sha256(
         json.dumps([template, parameters, _translator_version()], sort_keys=True, default=str).encode()
     ).hexdigest()
-    cached = _cache_dir() / f"sam-{key[:32]}.json"
+    name = f"sam-{key[:32]}.json"
     try:
-        translated: dict[str, Any] = json.loads(cached.read_bytes())
+        translated: dict[str, Any] = json.loads(cache.read(name) or b"")
         return translated
-    except (OSError, ValueError):  # not translated yet (or a file cut short): translate it
+    except ValueError:  # not translated yet (or a file cut short): translate it
         pass
     from samtranslator.translator.transform import transform  # 0.2 s to import: only when needed
 
@@ -309,28 +310,12 @@ def _translate(template: dict[str, Any], parameters: dict[str, str]) -> dict[str
             return {}
 
     translated = dict(transform(template, dict(parameters), NoManagedPolicies()))
-    try:  # written whole, then renamed: a reader sees the old file or the new one
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(translated, default=str))
-        os.replace(partial, cached)
-    except OSError:  # a read-only home: translated again next time
-        pass
+    cache.keep(name, json.dumps(translated, default=str).encode())
     return translated
 
 
 def _translator_version() -> str:
     return importlib.metadata.version("aws-sam-translator")
-
-
-def _cache_dir() -> Path:
-    """Where translated templates are kept, by the hash of what was translated (template, parameters,
-    translator version): ``$BATCHRECS_CACHE_DIR``, else ``$XDG_CACHE_HOME/batchrecs``, else
-    ``~/.cache/batchrecs``. Importing the translator and translating take 0.25 s of a local start."""
-    given = os.environ.get("BATCHRECS_CACHE_DIR")
-    if given:
-        return Path(given)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchrecs"
 
 
 _NAME_PROPERTIES = {

@@ -17,13 +17,18 @@ The model is item-item cosine similarity over the binary user-item matrix:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
+import orjson
+
+from batchrecs_local import cache
 
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "SciFi", "Documentary", "Animation")
 _TERM = re.compile(r'ITEMS\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
@@ -66,6 +71,34 @@ class Dataset:
             ],
             interactions=interactions,
         )
+
+    @classmethod
+    def generated(cls, users: int = 600, items: int = 300, seed: int = 7) -> Dataset:
+        """``generate``'s dataset, kept in the local cache by the hash of this module, numpy's version
+        and the arguments: generating it took 0.08 s of every local start, reading it back takes 7 ms."""
+        made_by = [Path(__file__).read_bytes(), np.__version__.encode(), f"{users},{items},{seed}".encode()]
+        name = f"dataset-{hashlib.sha256(b'|'.join(made_by)).hexdigest()[:32]}.json"
+        kept = cache.read(name)
+        if kept:
+            try:
+                fields = orjson.loads(kept)
+                return cls(
+                    user_ids=fields["user_ids"],
+                    item_ids=fields["item_ids"],
+                    item_genres=fields["item_genres"],
+                    interactions=[(user, item, at) for user, item, at in fields["interactions"]],
+                )
+            except (ValueError, KeyError, TypeError):  # a file cut short: generated again
+                pass
+        dataset = cls.generate(users, items, seed)
+        fields = {
+            "user_ids": dataset.user_ids,
+            "item_ids": dataset.item_ids,
+            "item_genres": dataset.item_genres,
+            "interactions": dataset.interactions,
+        }
+        cache.keep(name, orjson.dumps(fields))
+        return dataset
 
     def with_interactions(self, rows: list[tuple[str, str, int]], replace: bool) -> Dataset:
         """The dataset after an import: ``rows`` instead of the interactions (FULL) or added to them
