@@ -4,6 +4,7 @@ partitioned by address to /tmp and merged a partition at a time; the result must
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import orjson
 import pytest
@@ -29,6 +30,35 @@ def test_partitions_keep_each_keys_lines_together_in_the_order_added() -> None:
             parts.add(stream, key, line + b"\n")
         found = list(parts.each())
     assert found[2] == [[b"1", b"4"], [b"2"]] and found[1] == [[b"3"], []]  # len 2 and len 1
+
+
+def test_partitions_held_in_memory_hand_over_what_spooled_ones_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import batchrecs.spool as spool
+
+    added = [(n % 2, b"key%d" % (n % 37), b"line %d of key %d\n" % (n, n % 37)) for n in range(400)]
+
+    def each(split_bytes: int) -> tuple[list[list[list[bytes]]], bool]:
+        monkeypatch.setattr(spool, "SPLIT_BYTES", split_bytes)
+        with Partitions(
+            streams=2,
+            key_of=lambda stream, line: line,
+            partitions=8,
+            hash_key=lambda key: int(key[3:]),  # five keys a partition: about 1 KB each, none split
+            directory=str(tmp_path),
+        ) as parts:
+            for stream, key, line in added:
+                parts.add(stream, key, line)
+            spooled = any(tmp_path.iterdir())
+            return list(parts.each()), spooled
+
+    held, spooled = each(1 << 20)
+    assert not spooled  # 8 KB of lines: held in memory, no file written
+    assert each(4096) == (held, True)  # past 4 KB in all they go to spool files, and come back the same
+    assert sorted(line + b"\n" for partition in held for lines in partition for line in lines) == sorted(
+        line for _, _, line in added
+    )
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ class Partitions:
     the same partition, in the order added. ``each`` then hands over one partition at a time: for each
     stream, its lines there. A partition bigger than ``SPLIT_BYTES`` is first split by more bits of the
     keys' hashes (``key_of`` reads a line's key again), so what is held stays about that size however
-    much was added.
+    much was added. Until the lines added pass ``SPLIT_BYTES`` in all, they are held in memory, and no
+    spool file is written (a few thousand contacts: 512 files less to open, write and read).
     """
 
     def __init__(
@@ -36,20 +37,48 @@ class Partitions:
         hash_key: Callable[[bytes], int] = hash,
         directory: str | None = None,
     ) -> None:
-        self._tmp = tempfile.TemporaryDirectory(dir=directory or spool_directory(), prefix="batchrecs-parts-")
-        self._dir = Path(self._tmp.name)
         self._streams, self._count, self._hash, self._key_of = streams, partitions, hash_key, key_of
-        self._files: list[list[IO[bytes]]] = [
-            [(self._dir / f"{stream}-{partition}").open("wb") for partition in range(partitions)]
-            for stream in range(streams)
+        self._directory = directory
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._files: list[list[IO[bytes]]] = []
+        # the lines of each stream and partition, until they are spooled (then None)
+        self._memory: list[list[list[bytes]]] | None = [
+            [[] for _ in range(partitions)] for _ in range(streams)
         ]
+        self._memory_bytes = 0
 
     def add(self, stream: int, key: bytes, line: bytes) -> None:
         """``line`` (ending in a newline) of ``stream``, in the partition of ``key``."""
-        self._files[stream][self._hash(key) % self._count].write(line)
+        partition = self._hash(key) % self._count
+        if self._memory is None:
+            self._files[stream][partition].write(line)
+            return
+        self._memory[stream][partition].append(line)
+        self._memory_bytes += len(line)
+        if self._memory_bytes > SPLIT_BYTES:
+            self._spool(self._memory)
+
+    def _spool(self, memory: list[list[list[bytes]]]) -> None:
+        self._tmp = tempfile.TemporaryDirectory(
+            dir=self._directory or spool_directory(), prefix="batchrecs-parts-"
+        )
+        self._dir = Path(self._tmp.name)
+        self._files = [
+            [(self._dir / f"{stream}-{partition}").open("wb") for partition in range(self._count)]
+            for stream in range(self._streams)
+        ]
+        for files, partitions in zip(self._files, memory, strict=True):
+            for file, lines in zip(files, partitions, strict=True):
+                file.writelines(lines)
+        self._memory = None
 
     def each(self) -> Iterator[list[list[bytes]]]:
         """Each partition, a list of lines per stream (without their newlines)."""
+        if self._memory is not None:
+            memory = self._memory
+            for partition in range(self._count):
+                yield [b"".join(memory[stream][partition]).splitlines() for stream in range(self._streams)]
+            return
         for files in self._files:
             for file in files:
                 file.close()
@@ -76,7 +105,9 @@ class Partitions:
         for files in self._files:
             for file in files:
                 file.close()
-        self._tmp.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        self._memory = None
 
     def __enter__(self) -> Partitions:
         return self
