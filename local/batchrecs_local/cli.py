@@ -928,7 +928,7 @@ def _scheduled_refresh(cloud: Any, samples: Path) -> Callable[[list[dict[str, An
     s3.put_object(
         Bucket=cloud.bucket, Key=standing, Body=(samples / "weekly-fresh" / "all-users.jsonl").read_bytes()
     )
-    name = wait_until(lambda: _fired(cloud, "weekly-fresh"), timeout=30)
+    name = wait_until(lambda: _fired(cloud, "weekly-fresh"), timeout=30, interval=0.05)
     job = cloud.wait_for_job(name, timeout=300)
 
     def summary(all_records: list[dict[str, Any]]) -> dict[str, Any]:

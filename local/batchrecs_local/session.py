@@ -193,6 +193,7 @@ class LocalCloud:
         try:
             target = scheduler.get_schedule(Name=route, GroupName=group)["Target"]
         except scheduler.exceptions.ResourceNotFoundException:
+            self.endpoint.changed.set()  # the monitor ticks now, not on its schedule
             raise LookupError(
                 f"route {route} has no schedule (the monitor makes it on its next tick)"
             ) from None
