@@ -22,7 +22,7 @@ import orjson
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from batchrecs_local import moto_fast_paths
+from batchrecs_local import fast_paths
 from batchrecs_local.cloudformation import LocalStacks
 from batchrecs_local.faults import Faults
 from batchrecs_local.iam import Authorizer, Denial
@@ -82,7 +82,7 @@ class LocalEndpoint:
         authorizer: Authorizer | None = None,
     ) -> None:
         share_models_in_process()
-        moto_fast_paths.install()
+        fast_paths.install()
         self._host = host
         self._port = port or _free_port(host)
         self._moto = DomainDispatcherApplication(create_backend_app)

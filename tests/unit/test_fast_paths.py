@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from batchrecs_local.moto_fast_paths import DynamoDBSerializer, TargetInput
+from batchrecs_local.fast_paths import DynamoDBSerializer, TargetInput
 from moto.core.serialize import JSONSerializer, XFormedAttributePicker
 from moto.core.utils import get_service_model
 from moto.events.utils import EventTemplateParser
@@ -113,3 +113,40 @@ def test_a_targets_default_input_is_what_moto_makes_of_the_event(case: str) -> N
 def test_a_targets_input_transformer_is_left_to_moto() -> None:
     transformer = {"input_template": '{"s": "<s>"}', "input_paths_map": {"s": "$.detail.status"}}
     assert TargetInput.parse(event=_EVENT, **transformer) == {"s": "ACTIVE"}  # type: ignore[arg-type]
+
+
+_HEADER_BLOCKS = {
+    "a response of moto's": b"Server: Werkzeug/3.1.9 Python/3.11.7\r\nDate: Sun, 06 Dec 2026 03:00:00 GMT\r\n"
+    b"Content-Type: application/x-amz-json-1.0\r\nContent-Length: 2\r\nx-amzn-RequestId: abc\r\n"
+    b"x-amz-crc32: 2745614147\r\nConnection: close\r\n\r\n",
+    "a request of botocore's": b"Host: 127.0.0.1:5000\r\nAccept-Encoding: identity\r\n"
+    b"X-Amz-Target: DynamoDB_20120810.GetItem\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKID/20261206/"
+    b"us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00ff\r\nContent-Length: 0\r\n\r\n",
+    "repeated names, an empty value, tabs and Latin-1": b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Empty:\r\n"
+    b"X-Tabs:\t\t value \r\nX-Latin: caf\xe9\r\n\n",
+    "no blank line (the stream ended)": b"A: 1\r\nB: 2\r\n",
+    "nothing": b"\r\n",
+    # left to the e-mail parser: a folded header, a line without a colon, a space before the colon
+    "a folded header": b"X-Long: one\r\n two\r\nB: 3\r\n\r\n",
+    "a line without a colon": b"A: 1\r\nnot a header\r\nB: 2\r\n\r\n",
+    "a space before the colon": b"A : 1\r\n\r\n",
+    "a mailbox's From line": b"From someone\r\nA: 1\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HEADER_BLOCKS))
+def test_headers_are_the_message_the_email_parser_makes(case: str) -> None:
+    import io
+    from email.parser import Parser
+    from http.client import HTTPMessage
+
+    from batchrecs_local.fast_paths import parse_headers
+
+    block = _HEADER_BLOCKS[case]
+    after = b"" if case == "no blank line (the stream ended)" else b"the body, not read"
+    made = parse_headers(io.BytesIO(block + after))
+    expected = Parser(_class=HTTPMessage).parsestr(block.decode("iso-8859-1"))  # http.client's own way
+    assert isinstance(made, HTTPMessage)
+    assert made.items() == expected.items()
+    assert made.get_payload() == expected.get_payload()
+    assert [type(defect) for defect in made.defects] == [type(defect) for defect in expected.defects]
