@@ -19,7 +19,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 import orjson
-from moto.server import DomainDispatcherApplication, create_backend_app
+from moto.server import DomainDispatcherApplication
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from batchrecs_local import fast_paths
@@ -85,7 +85,7 @@ class LocalEndpoint:
         fast_paths.install()
         self._host = host
         self._port = port or _free_port(host)
-        self._moto = DomainDispatcherApplication(create_backend_app)
+        self._moto = DomainDispatcherApplication(fast_paths.backend_app)
         # every signed call is checked against the caller's role from template.yaml (see iam/)
         self.iam = authorizer or Authorizer(ACCOUNT)
         # set when a job the monitor polls changes (a batch job, a training, an SES import): the local

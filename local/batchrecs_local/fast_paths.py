@@ -17,6 +17,10 @@ cloud's process only (``install``): the functions' code on AWS is the same code,
 - EventBridge gives a target without an input transformer the event through moto's default template: it
   parses nine JSONPath expressions per event and target (2.6 ms), after importing a parser generator
   (0.12 s of CPU, once). The default template's result is the event's own fields: they are copied.
+- moto turns on Flask's debug mode in the app of each service. In it, Flask makes a new class for every
+  request with a body (its "enctype" hint, 6% of a local run: the classes also fill the ABC caches
+  that every ``isinstance`` check then searches) and rereads the template file of every XML response.
+  ``backend_app`` is moto's app without it (an unhandled error is then Flask's plain 500).
 - ``http.client`` reads the headers of every response (and ``http.server`` of every request) with the
   e-mail package's feed parser: 14% of a call's CPU. Header lines of the plain ``Name: value`` form
   are split directly; anything else still goes to the e-mail parser.
@@ -38,6 +42,7 @@ import moto.backends
 from moto.core import serialize as moto_serialize
 from moto.events import models as events_models
 from moto.events.utils import EventTemplateParser
+from moto.moto_server.werkzeug_app import create_backend_app
 
 
 class _Unusual(Exception):
@@ -53,6 +58,14 @@ def install() -> None:
     if events_models.EventTemplateParser is EventTemplateParser:
         events_models.EventTemplateParser = TargetInput  # type: ignore[misc]
     http.client.parse_headers = parse_headers  # type: ignore[assignment]
+
+
+def backend_app(service: Any) -> Any:
+    """moto's Flask app of ``service`` (``DomainDispatcherApplication`` makes one per service), out of
+    debug mode."""
+    app = create_backend_app(service)
+    app.debug = False
+    return app
 
 
 # --- DynamoDB: attribute values ---------------------------------------------------------------------------

@@ -150,3 +150,20 @@ def test_headers_are_the_message_the_email_parser_makes(case: str) -> None:
     assert made.items() == expected.items()
     assert made.get_payload() == expected.get_payload()
     assert [type(defect) for defect in made.defects] == [type(defect) for defect in expected.defects]
+
+
+def test_motos_apps_run_out_of_debug_mode_and_answer_a_request_with_a_body() -> None:
+    from batchrecs_local.fast_paths import backend_app
+    from werkzeug.datastructures import ImmutableMultiDict
+    from werkzeug.test import Client
+
+    app = backend_app("sqs")
+    assert not app.debug and not app.jinja_env.auto_reload
+    classes = len(ImmutableMultiDict.__subclasses__())  # Flask's debug mode subclasses it per request
+    answered = Client(app).post(
+        "/",
+        data={"Action": "ListQueues", "Version": "2012-11-05"},
+        headers={"Host": "sqs.us-east-1.amazonaws.com"},
+    )
+    assert answered.status_code == 200 and b"ListQueuesResponse" in answered.data
+    assert len(ImmutableMultiDict.__subclasses__()) == classes
