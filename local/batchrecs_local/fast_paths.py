@@ -32,6 +32,7 @@ import base64
 import email.parser
 import functools
 import http.client
+import inspect
 import json
 import math
 import re
@@ -57,7 +58,9 @@ def install() -> None:
     moto_serialize.SERVICE_SPECIFIC_SERIALIZERS.setdefault("dynamodb", {})["json"] = DynamoDBSerializer
     if events_models.EventTemplateParser is EventTemplateParser:
         events_models.EventTemplateParser = TargetInput  # type: ignore[misc]
-    http.client.parse_headers = parse_headers  # type: ignore[assignment]
+    reads = getattr(http.client, "_read_headers", None)  # what parse_headers reads the lines with
+    if reads is not None and list(inspect.signature(reads).parameters) == ["fp"]:  # as in 3.11-3.13
+        http.client.parse_headers = parse_headers  # type: ignore[assignment]
 
 
 def backend_app(service: Any) -> Any:
