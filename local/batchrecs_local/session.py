@@ -280,20 +280,22 @@ class LocalCloud:
             raise TimeoutError(f"jobs did not finish within {timeout:.0f} s ({detail})") from exc
 
     def _when_written(self, settled: Callable[[], Any], timeout: float) -> Any:
-        """``settled()`` once, then again after each write to the jobs table (a job's status is one; a
-        burst of them is read once) or every second, until it returns something; TimeoutError after
-        ``timeout``."""
+        """``settled()`` once, then again after each write to the jobs table (a job's status is one) or
+        every second, until it returns something; TimeoutError after ``timeout``. The table is read at
+        most every 50 ms: a burst of writes (chunks counted by workers) is read once, and a write after a
+        quiet spell (a job's last status) at once."""
         writes, table = self.endpoint.table_writes, self.outputs["JobsTableName"]
         deadline = time.monotonic() + timeout
         while True:
             seen = writes.seen(table)
+            read = time.monotonic()
             value = settled()
             if value:
                 return value
-            if time.monotonic() > deadline:
+            if read > deadline:
                 raise TimeoutError(f"gave up after {timeout:.0f} s")
             writes.wait_after(seen, 1.0, table)
-            time.sleep(0.05)
+            time.sleep(max(0.0, read + 0.05 - time.monotonic()))  # at most a read every 50 ms
 
     # ------------------------------------------------------------------ reading
 

@@ -571,6 +571,11 @@ def _create_queue(
     resolver.physical[logical_id] = name
 
 
+def _queue_arn(name: str) -> str:
+    """A queue's ARN, as SQS (and moto) name it: no GetQueueAttributes call to learn it."""
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
 def _create_topic(
     endpoint: LocalEndpoint, resolver: _Resolver, logical_id: str, props: dict[str, Any]
 ) -> None:
@@ -747,11 +752,9 @@ def _create_rule(
             continue
         if function is None and arn.startswith("arn:aws:sns:"):
             # moto's EventBridge cannot deliver to SNS: the topic's messages land in a stand-in queue
-            url = sqs.create_queue(QueueName=f"{arn.rsplit(':', 1)[-1]}-messages")["QueueUrl"]
-            stack.topic_queues[arn] = url
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
+            name = f"{arn.rsplit(':', 1)[-1]}-messages"
+            stack.topic_queues[arn] = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = _queue_arn(name)
         if function is None:
             targets.append({"Id": target["Id"], "Arn": arn})
             continue
@@ -769,11 +772,9 @@ def _create_rule(
             on_failure = sqs.get_queue_url(QueueName=str(resolver.resolve(dead_letter)).rsplit(":", 1)[-1])[
                 "QueueUrl"
             ]
-        queue_url = sqs.create_queue(QueueName=f"{rule}-delivery"[:80], Attributes=attributes)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        targets.append({"Id": target["Id"], "Arn": queue_arn})
+        queue_name = f"{rule}-delivery"[:80]
+        queue_url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+        targets.append({"Id": target["Id"], "Arn": _queue_arn(queue_name)})
         stack.deliveries.append(
             Delivery(function.logical_id, rule, queue_url, on_failure, attempts=1 + function.max_retries)
         )
