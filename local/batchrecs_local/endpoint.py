@@ -91,7 +91,7 @@ class LocalEndpoint:
         # set when a job the monitor polls changes (a batch job, a training, an SES import): the local
         # runtime ticks the monitor then, not only on its schedule
         self.changed = threading.Event()
-        self.messages_sent = Happenings()  # SQS messages sent through this endpoint
+        self.messages_sent = Happenings()  # SQS messages sent through this endpoint, by queue name
         self.table_writes = Happenings()  # DynamoDB writes answered by this endpoint
         self.emulator = PersonalizeEmulator(
             Recommender(Dataset.generated()),
@@ -177,14 +177,15 @@ class LocalEndpoint:
         if environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1] in _DYNAMODB_WRITES:
             # DynamoDB applies each write atomically; moto's in-memory tables do not, so concurrent
             # UpdateItems on one item (workers counting chunks) could interleave and lose an ADD.
-            tables = _written_tables(environ)
+            tables = _written_tables(_request_json(environ))
             with self._dynamodb_writes:
                 answered = list(self._moto(environ, start_response))
             self.table_writes.happened(*tables)  # whoever waits on a table's items looks again
             return answered
         if environ.get("HTTP_X_AMZ_TARGET", "") in _SQS_SENDS:
+            queue = str((_request_json(environ) or {}).get("QueueUrl") or "").rsplit("/", 1)[-1]
             answered = list(self._moto(environ, start_response))
-            self.messages_sent.happened()  # the local runtime's queue pollers look again
+            self.messages_sent.happened(*filter(None, [queue]))  # the queue's pollers look again
             return answered
         return self._moto(environ, start_response)
 
@@ -234,16 +235,21 @@ class LocalEndpoint:
         return self.iam.check(access_key, http)
 
 
-def _written_tables(environ: dict[str, Any]) -> list[str]:
-    """The tables a DynamoDB write names (none when its body is not JSON: then it counts for every table)."""
+def _request_json(environ: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's JSON body (None when it is not a JSON object), left in place for moto to read."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return []
-    if not isinstance(request, dict):
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def _written_tables(request: dict[str, Any] | None) -> list[str]:
+    """The tables a DynamoDB write names (none when its body is not JSON: then it counts for every table)."""
+    if request is None:
         return []
     named = [request.get("TableName"), *(request.get("RequestItems") or {})]
     named += [each.get("TableName") for item in request.get("TransactItems") or [] for each in item.values()]

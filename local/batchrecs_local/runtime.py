@@ -210,9 +210,9 @@ class LocalRuntime:
 
         Lambda polls with the function's own role, so its policy must let it receive and delete."""
         sqs = self._endpoint.client("sqs", access_key=identity.function_key(source.function))
-        sent = self._endpoint.messages_sent
+        sent, queue = self._endpoint.messages_sent, source.queue_url.rsplit("/", 1)[-1]
         while not self._stopping.is_set():
-            seen = sent.seen()
+            seen = sent.seen(queue)
             try:
                 messages = sqs.receive_message(
                     QueueUrl=source.queue_url,
@@ -224,7 +224,7 @@ class LocalRuntime:
                     return
                 raise
             if not messages:  # short polls (moto's long poll spins on a FIFO queue): again when a
-                sent.wait_after(seen, POLL_INTERVAL)  # message is sent, or after the interval
+                sent.wait_after(seen, POLL_INTERVAL, queue)  # message is sent to it, or after the interval
                 continue
             event = {"Records": [_sqs_record(message, source.queue_arn) for message in messages]}
             try:

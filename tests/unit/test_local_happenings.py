@@ -7,7 +7,7 @@ import json
 import threading
 from typing import Any
 
-from batchrecs_local.endpoint import Happenings, _written_tables
+from batchrecs_local.endpoint import Happenings, _request_json, _written_tables
 
 
 def _environ(body: bytes) -> dict[str, Any]:
@@ -23,9 +23,9 @@ def test_a_write_names_its_tables_and_its_body_is_left_for_moto() -> None:
         }
     ).encode()
     environ = _environ(body)
-    assert _written_tables(environ) == ["jobs", "ledger", "records", "users"]
+    assert _written_tables(_request_json(environ)) == ["jobs", "ledger", "records", "users"]
     assert environ["wsgi.input"].read() == body  # moto reads the same body after it
-    assert _written_tables(_environ(b"not json")) == []
+    assert _written_tables(_request_json(_environ(b"not json"))) == []
 
 
 def test_waiters_of_a_table_see_its_writes_and_writes_to_no_table_in_particular() -> None:
