@@ -1,15 +1,20 @@
-"""The local cloud's short paths through moto answer exactly as moto's own code does."""
+"""The local cloud's shorter paths (fast_paths.py) answer exactly as the code they stand in for does."""
 
 from __future__ import annotations
 
+import io
 import json
+from email.parser import Parser
+from http.client import HTTPMessage
 from typing import Any
 
 import pytest
-from batchrecs_local.fast_paths import DynamoDBSerializer, TargetInput
+from batchrecs_local.fast_paths import DynamoDBSerializer, TargetInput, backend_app, parse_headers
 from moto.core.serialize import JSONSerializer, XFormedAttributePicker
 from moto.core.utils import get_service_model
 from moto.events.utils import EventTemplateParser
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.test import Client
 
 _MODEL = get_service_model("dynamodb")  # moto's shapes, as its DynamoDB answers use
 
@@ -136,11 +141,6 @@ _HEADER_BLOCKS = {
 
 @pytest.mark.parametrize("case", sorted(_HEADER_BLOCKS))
 def test_headers_are_the_message_the_email_parser_makes(case: str) -> None:
-    import io
-    from email.parser import Parser
-    from http.client import HTTPMessage
-
-    from batchrecs_local.fast_paths import parse_headers
 
     block = _HEADER_BLOCKS[case]
     after = b"" if case == "no blank line (the stream ended)" else b"the body, not read"
@@ -153,9 +153,6 @@ def test_headers_are_the_message_the_email_parser_makes(case: str) -> None:
 
 
 def test_motos_apps_run_out_of_debug_mode_and_answer_a_request_with_a_body() -> None:
-    from batchrecs_local.fast_paths import backend_app
-    from werkzeug.datastructures import ImmutableMultiDict
-    from werkzeug.test import Client
 
     app = backend_app("sqs")
     assert not app.debug and not app.jinja_env.auto_reload
