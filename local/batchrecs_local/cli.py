@@ -819,11 +819,9 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         )
         # weekly-email's job is the longest (its export ends in SES imports): it is uploaded first, and
         # the table keeps the order above
-        first = sorted(range(len(uploads)), key=lambda index: uploads[index][0] != "weekly-email")
-        uploaded = {
-            index: cloud.upload(uploads[index][1], uploads[index][0], uploads[index][2]) for index in first
-        }
-        keys = [uploaded[index] for index in range(len(uploads))]
+        first = sorted(uploads, key=lambda upload: upload[0] != "weekly-email")
+        uploaded = {(route, name): cloud.upload(path, route, name) for route, path, name in first}
+        keys = [uploaded[route, name] for route, _, name in uploads]
         show = _status_lines(uploads)
         refresh: list[Future[Callable[[list[dict[str, Any]]], dict[str, Any]]]] = []
 

@@ -183,9 +183,10 @@ class LocalEndpoint:
             self.table_writes.happened(*tables)  # whoever waits on a table's items looks again
             return answered
         if environ.get("HTTP_X_AMZ_TARGET", "") in _SQS_SENDS:
-            queue = str((_request_json(environ) or {}).get("QueueUrl") or "").rsplit("/", 1)[-1]
+            url = (_request_json(environ) or {}).get("QueueUrl")
             answered = list(self._moto(environ, start_response))
-            self.messages_sent.happened(*filter(None, [queue]))  # the queue's pollers look again
+            # the queue's pollers look again (all of them when the queue is not named)
+            self.messages_sent.happened(*([url.rsplit("/", 1)[-1]] if isinstance(url, str) else []))
             return answered
         return self._moto(environ, start_response)
 

@@ -220,12 +220,11 @@ def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.H
     """``http.client.parse_headers``: the same message, from the same lines, without the e-mail parser
     when every line is a plain header."""
     lines = http.client._read_headers(fp)  # type: ignore[attr-defined]  # its reading (and its limits)
-    text = b"".join(lines).decode("iso-8859-1")
     headers = [line.decode("iso-8859-1").removesuffix("\n").removesuffix("\r") for line in lines]
     if headers and headers[-1] == "":  # the blank line that ends them (or the end of the stream)
         headers.pop()
     if not all(_PLAIN_HEADER.fullmatch(header) for header in headers):
-        return email.parser.Parser(_class=_class).parsestr(text)
+        return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
     message = _class()
     for header in headers:
         name, value = header.split(":", 1)
