@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -257,18 +256,7 @@ def _written_tables(request: dict[str, Any] | None) -> list[str]:
     return sorted({name.rsplit("/", 1)[-1] for name in named if isinstance(name, str)})  # a name or an ARN
 
 
-class _OrjsonDataFiles(botocore.loaders.JSONFileLoader):
-    """botocore's data files (service models, endpoints) parsed by orjson: about 3x faster than
-    ``json.loads`` with an ``OrderedDict`` hook, and the dicts keep their order all the same."""
-
-    def _load_file(self, full_path: str, open_method: Any) -> Any:
-        if not os.path.isfile(full_path):
-            return None
-        with open_method(full_path, "rb") as file:
-            return orjson.loads(file.read())
-
-
-_MODELS = botocore.loaders.Loader(file_loader=_OrjsonDataFiles())  # one cache for every local client
+_MODELS = botocore.loaders.Loader(file_loader=fast_paths.OrjsonDataFiles())  # one for every local client
 
 
 def share_models_in_process() -> None:

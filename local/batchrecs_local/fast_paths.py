@@ -6,6 +6,9 @@ on ``batchrecs demo``; ``tests/unit/test_fast_paths.py`` checks that each answer
 stands in for, and each leaves to that code whatever it is not sure of. They are taken in the local
 cloud's process only (``install``): the functions' code on AWS is the same code, without them.
 
+- moto makes a new loader for every service model it reads (on the first call of each service), and
+  each new loader lists botocore's data folder again: a ``stat`` per service and version, 26 ms per model
+  (a quarter of the local cloud's start). One loader reads them all, its files parsed by orjson.
 - moto's server lists its package folder (an ``isdir`` per service) to route every request. The folder
   does not change while it runs: it is listed once (a tenth of the demo's CPU).
 - moto writes every response by walking the output shape of the botocore model member by member: for an
@@ -35,12 +38,17 @@ import http.client
 import inspect
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from typing import Any
 
+import botocore.loaders
 import moto.backends
+import orjson
+from moto.core import loaders as moto_loaders
 from moto.core import serialize as moto_serialize
+from moto.core import utils as moto_utils
 from moto.events import models as events_models
 from moto.events.utils import EventTemplateParser
 from moto.moto_server.werkzeug_app import create_backend_app
@@ -55,12 +63,28 @@ def install() -> None:
     if not hasattr(moto.backends.list_of_moto_modules, "cache_info"):  # not listed once already
         listed = tuple(moto.backends.list_of_moto_modules())
         moto.backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: listed)
+    if moto_utils.create_loader is moto_loaders.create_loader:  # one loader of moto's service models
+        models = moto_loaders.Loader(
+            extra_search_paths=[moto_loaders.moto_root], file_loader=OrjsonDataFiles()
+        )
+        moto_utils.create_loader = lambda: models
     moto_serialize.SERVICE_SPECIFIC_SERIALIZERS.setdefault("dynamodb", {})["json"] = DynamoDBSerializer
     if events_models.EventTemplateParser is EventTemplateParser:
         events_models.EventTemplateParser = TargetInput  # type: ignore[misc]
     reads = getattr(http.client, "_read_headers", None)  # what parse_headers reads the lines with
     if reads is not None and list(inspect.signature(reads).parameters) == ["fp"]:  # as in 3.11-3.13
         http.client.parse_headers = parse_headers  # type: ignore[assignment]
+
+
+class OrjsonDataFiles(botocore.loaders.JSONFileLoader):
+    """botocore's data files (service models, endpoints) parsed by orjson: about 3x faster than
+    ``json.loads`` with an ``OrderedDict`` hook, and the dicts keep their order all the same."""
+
+    def _load_file(self, full_path: str, open_method: Any) -> Any:
+        if not os.path.isfile(full_path):
+            return None
+        with open_method(full_path, "rb") as file:
+            return orjson.loads(file.read())
 
 
 def backend_app(service: Any) -> Any:

@@ -9,7 +9,10 @@ from http.client import HTTPMessage
 from typing import Any
 
 import pytest
+from batchrecs_local import fast_paths
 from batchrecs_local.fast_paths import DynamoDBSerializer, TargetInput, backend_app, parse_headers
+from moto.core import loaders as moto_loaders
+from moto.core import utils as moto_utils
 from moto.core.serialize import JSONSerializer, XFormedAttributePicker
 from moto.core.utils import get_service_model
 from moto.events.utils import EventTemplateParser
@@ -164,3 +167,13 @@ def test_motos_apps_run_out_of_debug_mode_and_answer_a_request_with_a_body() -> 
     )
     assert answered.status_code == 200 and b"ListQueuesResponse" in answered.data
     assert len(ImmutableMultiDict.__subclasses__()) == classes
+
+
+def test_moto_reads_its_service_models_with_one_loader_as_its_own_loaders_would() -> None:
+    fast_paths.install()
+    assert moto_utils.create_loader() is moto_utils.create_loader()
+    for service in ("sqs", "dynamodb"):  # moto adds its own members to botocore's SQS model
+        shared = moto_utils.create_loader().load_service_model(service, "service-2")
+        assert shared == moto_loaders.create_loader().load_service_model(service, "service-2")
+    sqs = moto_utils.create_loader().load_service_model("sqs", "service-2")
+    assert sqs["operations"]["CreateQueue"]["output"]["resultWrapper"] == "CreateQueueResult"
