@@ -31,8 +31,9 @@ SAMPLE = ROOT / "samples" / "home" / "users.jsonl"
 COMMAND = [sys.executable, "-m", "batchrecs_local"]
 # one local run, timed from inside: the same steps `batchrecs local run` takes, with its options
 _STEPS = """
-import json, os, sys, time
+import gc, json, os, sys, time
 started = time.perf_counter()
+gc.disable()  # as cli.main does for a command that starts a local cloud, until it has started
 from batchrecs_local.cli import JOB_SECONDS, TICK_SECONDS
 from batchrecs_local.personalize.emulator import Timings
 from batchrecs_local.session import LocalCloud, Options
@@ -41,6 +42,7 @@ imported = time.perf_counter()
 timings = Timings(pending=JOB_SECONDS / 2, running=JOB_SECONDS)  # as batchrecs local run sets them
 cloud = LocalCloud(Options(timings=timings, tick_seconds=TICK_SECONDS, log_level="WARNING"))
 cloud.__enter__()
+gc.freeze(); gc.enable()  # as cli._started does
 up = time.perf_counter()
 cloud.wait_for([cloud.upload(Path(sys.argv[1]), "home")])
 done = time.perf_counter()
