@@ -111,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = out
         if log is not None:
             log.close()
-        if collecting:  # a command that failed before its cloud started (main may run in a test's process)
-            gc.enable()
+        # as it was (main also runs in a test's process), whether or not the cloud started
+        gc.enable() if collecting else gc.disable()
 
 
 class UsageError(Exception):
