@@ -256,7 +256,7 @@ def _written_tables(request: dict[str, Any] | None) -> list[str]:
     return sorted({name.rsplit("/", 1)[-1] for name in named if isinstance(name, str)})  # a name or an ARN
 
 
-_MODELS = botocore.loaders.Loader(file_loader=fast_paths.OrjsonDataFiles())  # one for every local client
+_MODELS = fast_paths.ListedOnce(file_loader=fast_paths.OrjsonDataFiles())  # one for every local client
 
 
 def share_models_in_process() -> None:

@@ -9,6 +9,9 @@ cloud's process only (``install``): the functions' code on AWS is the same code,
 - moto makes a new loader for every service model it reads (on the first call of each service), and
   each new loader lists botocore's data folder again: a ``stat`` per service and version, 26 ms per model
   (a quarter of the local cloud's start). One loader reads them all, its files parsed by orjson.
+- botocore's loader lists its data folder (an ``isdir``, a ``listdir`` and an ``isfile`` or two per
+  service) again for each kind of file it loads: service models, endpoint rules, paginators, each for
+  the clients and again for moto (12-25 ms a listing). Each folder is listed once (``ListedOnce``).
 - moto's server lists its package folder (an ``isdir`` per service) to route every request. The folder
   does not change while it runs: it is listed once (a tenth of the demo's CPU).
 - moto writes every response by walking the output shape of the botocore model member by member: for an
@@ -64,9 +67,7 @@ def install() -> None:
         listed = tuple(moto.backends.list_of_moto_modules())
         moto.backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: listed)
     if moto_utils.create_loader is moto_loaders.create_loader:  # one loader of moto's service models
-        models = moto_loaders.Loader(
-            extra_search_paths=[moto_loaders.moto_root], file_loader=OrjsonDataFiles()
-        )
+        models = MotoModels(extra_search_paths=[moto_loaders.moto_root], file_loader=OrjsonDataFiles())
         moto_utils.create_loader = lambda: models
     moto_serialize.SERVICE_SPECIFIC_SERIALIZERS.setdefault("dynamodb", {})["json"] = DynamoDBSerializer
     if events_models.EventTemplateParser is EventTemplateParser:
@@ -85,6 +86,49 @@ class OrjsonDataFiles(botocore.loaders.JSONFileLoader):
             return None
         with open_method(full_path, "rb") as file:
             return orjson.loads(file.read())
+
+
+class ListedOnce(botocore.loaders.Loader):
+    """botocore's ``Loader``, answering ``list_available_services`` from one listing of each folder it
+    searches: the services whose version folders hold the kind of file asked for, as botocore's own
+    listing finds them (its file loader's ``exists``: a file of that name with one of its extensions)."""
+
+    @botocore.loaders.instance_cache
+    def list_available_services(self, type_name: str) -> list[str]:
+        if type(self.file_loader).exists is not botocore.loaders.JSONFileLoader.exists:
+            return list(super().list_available_services(type_name))  # files it finds some other way
+        names = {type_name + extension for extension in botocore.loaders._JSON_OPEN_METHODS}
+        return sorted(
+            {
+                service
+                for path in self._potential_locations()
+                for service, versions in _listing(path).items()
+                if any(names & files for files in versions)
+            }
+        )
+
+
+class MotoModels(ListedOnce, moto_loaders.Loader):
+    """moto's loader of service models (botocore's, with moto's own additions), listing once."""
+
+
+@functools.cache
+def _listing(path: str) -> dict[str, list[frozenset[str]]]:
+    """The services in a search path (its folders), each with the files of each of its version folders."""
+    services: dict[str, list[frozenset[str]]] = {}
+    with os.scandir(path) as entries:
+        for service in entries:
+            if service.is_dir():
+                with os.scandir(service.path) as versions:
+                    services[service.name] = [_files(version) for version in versions]
+    return services
+
+
+def _files(folder: os.DirEntry[str]) -> frozenset[str]:
+    if not folder.is_dir():
+        return frozenset()
+    with os.scandir(folder.path) as entries:
+        return frozenset(entry.name for entry in entries if entry.is_file())
 
 
 def backend_app(service: Any) -> Any:

@@ -8,6 +8,7 @@ from email.parser import Parser
 from http.client import HTTPMessage
 from typing import Any
 
+import botocore.loaders
 import pytest
 from batchrecs_local import fast_paths
 from batchrecs_local.fast_paths import DynamoDBSerializer, TargetInput, backend_app, parse_headers
@@ -177,3 +178,17 @@ def test_moto_reads_its_service_models_with_one_loader_as_its_own_loaders_would(
         assert shared == moto_loaders.create_loader().load_service_model(service, "service-2")
     sqs = moto_utils.create_loader().load_service_model("sqs", "service-2")
     assert sqs["operations"]["CreateQueue"]["output"]["resultWrapper"] == "CreateQueueResult"
+
+
+@pytest.mark.parametrize(
+    "kind", ["service-2", "paginators-1", "endpoint-rule-set-1", "waiters-2", "nothing-1"]
+)
+def test_services_listed_once_are_the_services_botocore_lists(kind: str) -> None:
+    clients = fast_paths.ListedOnce(file_loader=fast_paths.OrjsonDataFiles())
+    motos = fast_paths.MotoModels(extra_search_paths=[moto_loaders.moto_root])
+    assert clients.list_available_services(kind) == botocore.loaders.Loader().list_available_services(kind)
+    assert motos.list_available_services(kind) == moto_loaders.create_loader().list_available_services(kind)
+    if kind == "service-2":
+        assert {"dynamodb", "s3", "sesv2"} <= set(clients.list_available_services(kind))
+    if kind == "nothing-1":
+        assert clients.list_available_services(kind) == []
