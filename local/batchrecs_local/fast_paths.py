@@ -1,10 +1,11 @@
 """Shorter paths for what the local cloud does most, each answering exactly as the code it stands in for.
 
 A local run is CPU-bound: every call goes through botocore and moto's server, under one interpreter lock
-with the functions, so their CPU per call is the local cloud's speed. Each path here was found with py-spy
-on ``batchrecs demo``; ``tests/unit/test_fast_paths.py`` checks that each answers exactly as the code it
-stands in for, and each leaves to that code whatever it is not sure of. They are taken in the local
-cloud's process only (``install``): the functions' code on AWS is the same code, without them.
+with the functions, so their CPU per call is the local cloud's speed. Each path here was found by
+profiling ``batchrecs demo`` and ``local run`` (py-spy, cProfile); ``tests/unit/test_fast_paths.py``
+checks that each answers exactly as the code it stands in for, and each leaves to that code whatever it
+is not sure of. They are taken in the local cloud's process only (``install``): the functions' code on
+AWS is the same code, without them.
 
 - moto makes a new loader for every service model it reads (on the first call of each service), and
   each new loader lists botocore's data folder again: a ``stat`` per service and version, 26 ms per model
