@@ -111,8 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = out
         if log is not None:
             log.close()
-        # as it was (main also runs in a test's process), whether or not the cloud started
-        gc.enable() if collecting else gc.disable()
+        if collecting:  # as it was (main also runs in a test's process), whether or not the cloud started
+            gc.enable()
+        else:
+            gc.disable()
 
 
 class UsageError(Exception):
