@@ -54,8 +54,8 @@ EXIT_CODES = {
     4: "unexpected error: a bug or a local cloud that failed (--verbose shows the traceback)",
 }
 OFFLINE_ARN = "arn:aws:personalize:us-east-1:000000000000:solution/offline-validation/1"
-# Seconds an emulated batch job runs: short, so a small file's run is over in about two seconds; the
-# states are the service's all the same (the monitor ticks twice within each).
+# Seconds an emulated batch job runs: short, so a small file's run is over in under two seconds; the
+# states are the service's all the same (the monitor ticks whenever an emulated job changes, so it sees each).
 JOB_SECONDS = 0.2  # an emulated batch job's run time (half of it again pending)
 TICK_SECONDS = 0.5  # the monitor's schedule; it also runs whenever an emulated job changes
 LOCAL_COMMANDS = ("demo", "local", "chaos")  # these run the embedded local cloud: the ``local`` extra

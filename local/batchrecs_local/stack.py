@@ -649,9 +649,7 @@ def _register_permissions(
         elif kind == "AWS::SQS::QueuePolicy":
             for queue in props["Queues"]:
                 name = str(resolver.resolve(queue)).rstrip("/").rsplit("/", 1)[-1]
-                iam.set_resource_policy(
-                    f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}", resolver.resolve(props["PolicyDocument"])
-                )
+                iam.set_resource_policy(_queue_arn(name), resolver.resolve(props["PolicyDocument"]))
         elif kind == "AWS::SNS::TopicPolicy":
             for topic in props["Topics"]:
                 iam.set_resource_policy(

@@ -21,7 +21,7 @@ import hashlib
 import io
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -82,22 +82,12 @@ class Dataset:
         if kept:
             try:
                 fields = orjson.loads(kept)
-                return cls(
-                    user_ids=fields["user_ids"],
-                    item_ids=fields["item_ids"],
-                    item_genres=fields["item_genres"],
-                    interactions=[(user, item, at) for user, item, at in fields["interactions"]],
-                )
-            except (ValueError, KeyError, TypeError):  # a file cut short: generated again
+                interactions = [(user, item, at) for user, item, at in fields.pop("interactions")]
+                return cls(**fields, interactions=interactions)
+            except (ValueError, KeyError, TypeError, AttributeError):  # cut short or not ours: made again
                 pass
         dataset = cls.generate(users, items, seed)
-        fields = {
-            "user_ids": dataset.user_ids,
-            "item_ids": dataset.item_ids,
-            "item_genres": dataset.item_genres,
-            "interactions": dataset.interactions,
-        }
-        cache.keep(name, orjson.dumps(fields))
+        cache.keep(name, orjson.dumps(asdict(dataset)))
         return dataset
 
     def with_interactions(self, rows: list[tuple[str, str, int]], replace: bool) -> Dataset:
